@@ -1,0 +1,168 @@
+"""Recording instruments during training: *when* to probe and collecting the rows.
+
+A ``Monitor`` is handed to ``train(..., monitor=m)``. At each epoch of its schedule (epoch 0, at
+initialisation, is always included) it runs one full pass over the dataset with the current
+parameters, applies the selected probes (``diagnostics.probes``) and stores one value per layer and
+seed in a preallocated array, so memory is fixed by the schedule's length, not the epoch budget.
+It only reads the parameters: training is bit-identical with or without it.
+
+With the ``dead`` group it also tracks every ReLU-family unit and records per-unit events:
+``born_dead`` (dead at initialisation), ``died`` (alive at the previous recording, dead now) and
+``revived`` (dead at the previous recording, alive now); their resolution is the schedule's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from .config import Config
+from .data import Dataset
+from .network import Layout, Workspace, full_gradient
+from .probes import GROUPS, PROBES, LayerRecord, NetworkRecord, dead_units
+from .schedules import schedule
+
+Array = np.ndarray
+DEFAULT_EVERY = "log:100"
+EVENTS = ("born_dead", "died", "revived")
+
+
+def select_probes(record: str | Iterable[str]) -> list[str]:
+    """Probe names for ``record``: ``all``, or a comma list of groups and probe names."""
+    names = record.split(",") if isinstance(record, str) else list(record)
+    names = [n.strip() for n in names if n.strip()]
+    picked: list[str] = []
+    for n in names:
+        if n == "all":
+            picked.extend(PROBES)
+        elif n in GROUPS:
+            picked.extend(p.name for p in PROBES.values() if p.group == n)
+        elif n in PROBES:
+            picked.append(n)
+        else:
+            valid = ", ".join(dict.fromkeys(["all", *GROUPS, *PROBES]))
+            raise ValueError(f"unknown instrument {n!r}: use a comma list of {valid}")
+    if not picked:
+        raise ValueError("no instrument selected: use all, or a comma list of groups or probes")
+    return list(dict.fromkeys(picked))
+
+
+class Monitor:
+    """Probe a training run on a schedule; results as tidy columns.
+
+    Args:
+        config: the run's configuration (layers, activations, epochs).
+        data: the dataset the full passes use.
+        seeds: the run's seeds (the order of ``train``'s ensemble).
+        record: ``all`` or a comma list of groups (grad_norm, dead, saturation, weights, preact,
+            loss) and probe names.
+        every: a schedule (``diagnostics.schedules``), default ``log:100``.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        data: Dataset,
+        seeds: Iterable[int],
+        record: str | Iterable[str] = "all",
+        every: str | int = DEFAULT_EVERY,
+    ):
+        self.config = config
+        self.layout = Layout(config.layers)
+        L = self.layout.n_layers
+        self.acts = [config.hidden_activation] * (L - 1) + [config.out_activation]
+        self.X, self.Y = data.X, data.Y
+        self.seeds = np.asarray(list(seeds), dtype=np.int64)
+        self.epochs = np.union1d([0], schedule(every, config.epochs, first=0)).astype(np.int64)
+        self._index = {int(e): r for r, e in enumerate(self.epochs)}
+        names = select_probes(record)
+        self.rows: list[tuple[int, str]] = []  # (layer, probe); layer 0 = whole network
+        for name in names:
+            probe = PROBES[name]
+            if probe.scope == "network":
+                self.rows.append((0, name))
+            else:
+                self.rows.extend((l + 1, name) for l in range(L) if probe.applies(self.acts[l]))
+        self.values = np.full((self.epochs.size, len(self.rows), self.seeds.size), np.nan)
+        self.track_events = "dead_fraction" in names or "network_dead" in names
+        self._rect_layers = [l for l in range(L) if self.acts[l].rectifier]
+        self._dead: dict[int, Array] = {}  # layer -> (units, S) state at the previous recording
+        self._events: list[tuple[Array, ...]] = []
+        self._ws: Workspace | None = None
+
+    def observe(self, epoch: int, theta: Array, alive: Array, prev: Array | None = None) -> None:
+        """Probe ``theta (n_params, S_alive)``; ``alive`` maps its columns to ensemble indices."""
+        r = self._index[int(epoch)]
+        loss, grad, self._ws = full_gradient(
+            self.layout, theta, self.acts, self.X, self.Y, self._ws
+        )
+        ws = self._ws
+        params = self.layout.views(theta)
+        grads = self.layout.views(grad)
+        olds = self.layout.views(prev) if prev is not None else [(None, None)] * len(params)
+        layers = [
+            LayerRecord(ws.z[l], ws.a[l], ws.gz[l], ws.dz[l], W, b, dW, db, W_prev, self.acts[l])
+            for l, ((W, b), (dW, db), (W_prev, _)) in enumerate(
+                zip(params, grads, olds, strict=True)
+            )
+        ]
+        net = NetworkRecord(layers, loss)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # 0/0 -> nan, quietly
+            for k, (layer, name) in enumerate(self.rows):
+                probe = PROBES[name]
+                self.values[r, k, alive] = probe.fn(net if layer == 0 else layers[layer - 1])
+        if self.track_events:
+            self._update_events(epoch, layers, alive)
+
+    def _update_events(self, epoch: int, layers: list[LayerRecord], alive: Array) -> None:
+        for l in self._rect_layers:
+            dead = dead_units(layers[l])  # (units, S_alive)
+            if l not in self._dead:
+                self._dead[l] = np.zeros((dead.shape[0], self.seeds.size), dtype=bool)
+                self._emit(epoch, l, dead, alive, "born_dead")
+            else:
+                before = self._dead[l][:, alive]
+                self._emit(epoch, l, dead & ~before, alive, "died")
+                self._emit(epoch, l, ~dead & before, alive, "revived")
+            self._dead[l][:, alive] = dead
+
+    def _emit(self, epoch: int, l: int, mask: Array, alive: Array, kind: str) -> None:
+        unit, col = np.nonzero(mask)
+        if unit.size:
+            n = unit.size
+            self._events.append(
+                (alive[col], np.full(n, epoch), np.full(n, l + 1), unit, np.full(n, kind))
+            )
+
+    def tidy(self) -> dict[str, Array]:
+        """Columns seed, epoch, layer, metric, value (layer 0 = whole network; no nan rows)."""
+        r, k, s = np.nonzero(~np.isnan(self.values))
+        layer = np.array([row[0] for row in self.rows], dtype=np.int64)
+        metric = np.array([row[1] for row in self.rows], dtype=object)
+        return {
+            "seed": self.seeds[s],
+            "epoch": self.epochs[r],
+            "layer": layer[k],
+            "metric": metric[k].astype(str),
+            "value": self.values[r, k, s],
+        }
+
+    def events(self) -> dict[str, Array]:
+        """Columns seed, epoch, layer, unit, event for every born_dead / died / revived."""
+        if not self._events:
+            empty = np.zeros(0, dtype=np.int64)
+            return {"seed": empty, "epoch": empty, "layer": empty, "unit": empty,
+                    "event": np.zeros(0, dtype=str)}
+        cols = [np.concatenate(c) for c in zip(*self._events, strict=True)]
+        order = np.lexsort((cols[3], cols[2], cols[1], cols[0]))
+        seed_idx, epoch, layer, unit, event = (c[order] for c in cols)
+        return {"seed": self.seeds[seed_idx], "epoch": epoch, "layer": layer, "unit": unit,
+                "event": event.astype(str)}
+
+    def metric(self, name: str, layer: int | None = None) -> tuple[Array, Array]:
+        """``(epochs (R,), values (R, S))`` of one metric (one layer; 0 = network)."""
+        for k, (lay, n) in enumerate(self.rows):
+            if n == name and (layer is None or lay == layer):
+                return self.epochs, self.values[:, k, :]
+        raise ValueError(f"metric {name!r} (layer {layer}) was not recorded")

@@ -1,0 +1,68 @@
+"""When to record: schedules of epochs, written as short strings.
+
+``every:K`` (or just ``K``) every K epochs; ``log:N`` at most N log-spaced epochs;
+``list:E1,E2,...`` (or ``E1,E2,...``) exactly those; ``all`` every epoch; ``none`` never.
+Epoch 0 means "at initialisation, before any update"; epoch e >= 1 means "after e epochs".
+The last epoch is always included when anything is.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SCHEDULE_FORMS = "all, none, every:K (or K), log:N, list:E1,E2,... (or E1,E2,...)"
+
+
+def schedule(spec: str | int | None, epochs: int, *, first: int = 0) -> np.ndarray:
+    """Sorted unique epochs in ``[first, epochs]`` that ``spec`` selects.
+
+    Args:
+        spec: a schedule string (see module docstring) or an int K (every K epochs).
+        epochs: the run's epoch budget.
+        first: the earliest epoch the caller can record (0 for instruments, 1 for the loss).
+
+    Returns:
+        int64 array of epochs.
+    """
+    if spec is None or spec == "none":
+        return np.zeros(0, dtype=np.int64)
+    text = str(spec).strip()
+    kind, _, arg = text.partition(":")
+    if not arg:
+        kind, arg = ("list", text) if "," in text else ("every", text)
+        if text == "all":
+            kind, arg = "every", "1"
+    try:
+        if kind == "every":
+            k = int(arg)
+            if k < 1:
+                raise ValueError
+            picked = np.arange(0, epochs + 1, k)
+            picked = picked[picked >= first]
+        elif kind == "log":
+            n = int(arg)
+            if n < 1:
+                raise ValueError
+            picked = _log_spaced(n, epochs, first)
+        elif kind == "list":
+            picked = np.array([int(v) for v in arg.split(",") if v.strip()], dtype=np.int64)
+            if picked.size == 0 or (picked < 0).any():
+                raise ValueError
+            return np.unique(picked[(picked >= first) & (picked <= epochs)])
+        else:
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"schedule {text!r} is invalid: use {SCHEDULE_FORMS}") from None
+    return np.unique(np.append(picked, epochs)).astype(np.int64)
+
+
+def _log_spaced(n: int, epochs: int, first: int) -> np.ndarray:
+    """At most n epochs, log-spaced over [max(first, 1), epochs], plus 0 when first == 0."""
+    lo = max(first, 1)
+    if epochs < lo:
+        return np.array([first], dtype=np.int64)
+    count = n - 1 if first == 0 else n
+    picked = np.unique(np.round(np.geomspace(lo, epochs, max(count, 1))).astype(np.int64))
+    if first == 0:
+        picked = np.append(0, picked)
+    return picked

@@ -1,0 +1,49 @@
+"""The ``actdiag`` command line: one sub-command per module, errors as one line and exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import bench, list_cmd, train_cmd
+
+COMMANDS = (train_cmd, bench, list_cmd)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr and exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="actdiag",
+        description=(
+            "Measure why networks with some activations train slowly or fail: train thousands "
+            "of seeds at once, record what happens inside them, and report with statistics."
+        ),
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for module in COMMANDS:
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except ValueError as exc:
+        print(f"actdiag {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"actdiag {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
