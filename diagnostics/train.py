@@ -57,13 +57,14 @@ class Result:
     epochs_to_threshold: Array  # (S,) first epoch with loss <= threshold, -1 if never
     diverged_epoch: Array  # (S,) epoch at which loss or parameters became non-finite, -1 if never
     final_loss: Array  # (S,) loss of the last epoch trained (non-finite for diverged seeds)
+    min_loss: Array  # (S,) smallest finite epoch loss reached
     max_abs_grad: Array  # (S,) max |full-data gradient| at the end (nan for diverged seeds)
     loss_epochs: Array  # (R,) epochs at which loss was recorded
     loss: Array  # (R, S) the epoch loss; nan after a seed diverged
     initial_params: list[tuple[Array, Array]]  # per layer (W (S, o, i), b (S, o))
     final_params: list[tuple[Array, Array]]  # same; diverged seeds: last finite values
     seconds: float = 0.0  # wall time of the training loop
-    extras: dict = field(default_factory=dict)
+    epochs_to: dict[float, Array] = field(default_factory=dict)  # extra thresholds -> (S,)
 
     def counts(self) -> dict[str, int]:
         """Number of seeds per outcome, in OUTCOMES order."""
@@ -77,7 +78,8 @@ class Result:
     def tidy(self, table: str = "outcomes") -> dict[str, Array]:
         """Long-format columns, ready for ``pandas.DataFrame(result.tidy(...))``.
 
-        ``outcomes``: seed, outcome, epochs_to_threshold, final_loss, diverged_epoch.
+        ``outcomes``: seed, outcome, epochs_to_threshold, final_loss, min_loss, diverged_epoch,
+        and ``epochs_to_<t>`` for each extra threshold t.
         ``loss``: seed, epoch, loss (rows after a seed diverged are left out).
         """
         if table == "outcomes":
@@ -86,8 +88,9 @@ class Result:
                 "outcome": self.outcome,
                 "epochs_to_threshold": self.epochs_to_threshold,
                 "final_loss": self.final_loss,
+                "min_loss": self.min_loss,
                 "diverged_epoch": self.diverged_epoch,
-            }
+            } | {f"epochs_to_{t:g}": e for t, e in self.epochs_to.items()}
         if table == "loss":
             R, S = self.loss.shape
             keep = ~np.isnan(self.loss)
@@ -222,6 +225,7 @@ def train(
     monitor: Monitor | None = None,
     progress: Callable[[int], None] | None = None,
     initial: Array | None = None,
+    thresholds: Sequence[float] = (),
 ) -> Result:
     """Train one network per seed, all at once.
 
@@ -233,6 +237,7 @@ def train(
         monitor: called at ``monitor.epochs`` with the parameters (see ``diagnostics.monitor``).
         progress: called now and then with the number of epochs done (e.g. to move a bar).
         initial: optional initial parameters ``(n_params, S)`` instead of drawing them.
+        thresholds: extra loss thresholds whose first epochs are recorded in ``epochs_to``.
 
     Returns:
         A ``Result`` with per-seed outcomes, loss history and initial/final parameters.
@@ -263,6 +268,9 @@ def train(
     to_threshold = np.full(S, -1, dtype=np.int64)
     diverged = np.full(S, -1, dtype=np.int64)
     final_loss = np.full(S, np.nan)
+    min_loss = np.full(S, np.inf)
+    extra = np.asarray(sorted(set(thresholds)), dtype=np.float64)
+    first_below = np.full((extra.size, S), -1, dtype=np.int64)
     final_theta = np.empty_like(theta0)
     alive = np.arange(S)
     engine = _Engine(config, data, theta0.copy(), seeds)
@@ -282,6 +290,11 @@ def train(
             reached = (loss <= config.threshold) & (to_threshold[alive] < 0)
             if reached.any():
                 to_threshold[alive[reached]] = epoch
+            min_loss[alive] = np.fmin(min_loss[alive], loss)
+            for j, t in enumerate(extra):
+                reached = (loss <= t) & (first_below[j, alive] < 0)
+                if reached.any():
+                    first_below[j, alive[reached]] = epoch
             bad = ~(np.isfinite(loss) & np.isfinite(engine.theta.sum(axis=0)))
             if bad.any():
                 gone = alive[bad]
@@ -317,10 +330,12 @@ def train(
         epochs_to_threshold=to_threshold,
         diverged_epoch=diverged,
         final_loss=final_loss,
+        min_loss=np.where(np.isinf(min_loss), np.nan, min_loss),
         max_abs_grad=max_abs_grad,
         loss_epochs=rec,
         loss=loss_hist,
         initial_params=layout.unpack(theta0),
         final_params=layout.unpack(final_theta),
         seconds=seconds,
+        epochs_to={float(t): first_below[j] for j, t in enumerate(extra)},
     )

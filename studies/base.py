@@ -1,0 +1,122 @@
+"""What a study is, and running one: cells -> cached results -> CSV tables -> figures.
+
+A study module defines ``NAME``, ``TITLE`` and four functions:
+
+- ``cells(opts) -> list[Cell]``: the grid;
+- ``tables(results, opts) -> dict[str, DataFrame]``: tidy tables, written as ``<name>.csv``;
+- ``figures(tables_dir, out_dir) -> list[Path]``: PNGs drawn from those CSV files only;
+- ``findings(tables_dir) -> dict``: the numbers the report quotes, read from the CSV files only.
+
+Running and plotting are joined only by files, so a figure can be restyled without retraining.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pandas as pd
+
+from diagnostics.data import load_data
+
+from .io import write_csv, write_json
+from .runner import DEFAULT_CACHE, run_cells
+
+
+@dataclass(frozen=True)
+class StudyOptions:
+    """User choices shared by every study; None means the study's own default."""
+
+    quick: bool = False  # fewer seeds and epochs, same figures (for a check in under a minute)
+    seeds: int | None = None  # seeds per cell
+    epochs: int | None = None  # epoch budget per cell
+    activations: tuple[str, ...] | None = None  # activations to compare
+    layers: tuple[int, ...] | None = None  # network shape, inputs first
+    lrs: tuple[float, ...] | None = None  # learning rates
+    data: str = "question"  # data spec
+    inputs: tuple[str, ...] | None = None  # CSV input columns
+    targets: tuple[str, ...] | None = None  # CSV target columns
+    cache_dir: str | None = str(DEFAULT_CACHE)  # None: no cache
+    progress: bool = True  # progress bars
+
+    def pick(self, name: str, default, quick_default=None):
+        """The user's value for ``name``, else the (quick) default."""
+        value = getattr(self, name)
+        if value is not None:
+            return value
+        return quick_default if (self.quick and quick_default is not None) else default
+
+    def data_kwargs(self) -> dict:
+        """Cell fields for the data."""
+        return {"data": self.data, "inputs": self.inputs, "targets": self.targets}
+
+    def io_shape(self) -> tuple[int, int]:
+        """(n_inputs, n_outputs) of the chosen data."""
+        d = load_data(self.data, inputs=self.inputs, targets=self.targets)
+        return d.n_inputs, d.n_outputs
+
+    def with_(self, **changes) -> StudyOptions:
+        return replace(self, **changes)
+
+
+def run_study(module: ModuleType, opts: StudyOptions, out_dir: Path) -> dict:
+    """Run one study into ``out_dir/<NAME>/``: tables (CSV), figures (PNG), meta.json."""
+    started = time.perf_counter()
+    cells = module.cells(opts)
+    results = run_cells(
+        cells,
+        cache_dir=None if opts.cache_dir is None else Path(opts.cache_dir),
+        progress=opts.progress,
+        desc=module.NAME,
+    )
+    target = Path(out_dir) / module.NAME
+    for name, frame in module.tables(results, opts).items():
+        write_csv(target / f"{name}.csv", frame)
+    figures = module.figures(target, target)
+    meta = {
+        "study": module.NAME,
+        "title": module.TITLE,
+        "cells": len(cells),
+        "seeds_total": int(sum(c.seeds[1] - c.seeds[0] for c in cells)),
+        "seed_epochs": int(sum((c.seeds[1] - c.seeds[0]) * c.config.epochs for c in cells)),
+        "train_seconds": round(sum(r.seconds for r in results), 2),
+        "wall_seconds": round(time.perf_counter() - started, 2),
+        "options": {k: v for k, v in asdict(opts).items() if k not in ("progress",)},
+        "versions": versions(),
+        "figures": [p.name for p in figures],
+    }
+    write_json(target / "meta.json", meta)
+    return meta
+
+
+def versions() -> dict:
+    """Python and package versions, for the method section."""
+    import matplotlib
+
+    import diagnostics
+
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+        "matplotlib": matplotlib.__version__,
+        "activation-diagnostics": diagnostics.__version__,
+    }
+
+
+def read_meta(tables_dir: Path) -> dict:
+    """A study's meta.json."""
+    return json.loads((Path(tables_dir) / "meta.json").read_text(encoding="utf-8"))
+
+
+def read_table(tables_dir: Path, name: str) -> pd.DataFrame:
+    """One of a study's CSV tables."""
+    path = Path(tables_dir) / f"{name}.csv"
+    if not path.exists():
+        raise ValueError(f"table {path} is missing: run the study first")
+    return pd.read_csv(path)

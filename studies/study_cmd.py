@@ -1,0 +1,131 @@
+"""``actdiag study NAME`` and ``actdiag report``: run studies into a reports directory."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import time
+from pathlib import Path
+from types import ModuleType
+
+from diagnostics.activations import get_activation
+
+from .base import StudyOptions, run_study
+from .options import parse_layers, parse_number_list
+from .runner import DEFAULT_CACHE
+
+STUDY_NAMES = ("question", "causes", "convergence", "vanishing", "relu_failure")
+
+
+def study_module(name: str) -> ModuleType:
+    """The module of a study, by name."""
+    if name not in STUDY_NAMES:
+        raise ValueError(f"unknown study {name!r}: use one of {', '.join(STUDY_NAMES)}")
+    return importlib.import_module(f"studies.{name}")
+
+
+def _add_study_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quick", action="store_true", help="fewer seeds and epochs, same figures")
+    p.add_argument("--out", default="reports", help="output directory (default reports)")
+    p.add_argument("--seeds", type=int, default=None, help="seeds per cell (study default)")
+    p.add_argument("--epochs", type=int, default=None, help="epoch budget per cell")
+    p.add_argument("--activations", default=None, help="comma list of activations to compare")
+    p.add_argument("--layers", default=None, help="network shape, inputs first, e.g. 2,4,4,1")
+    p.add_argument("--lrs", default=None, help="comma list of learning rates")
+    p.add_argument(
+        "--data", default="question", help="question | add:N[:LOW:HIGH[:SEED]] | a CSV path"
+    )
+    p.add_argument("--inputs", default=None, help="CSV input columns")
+    p.add_argument("--targets", default=None, help="CSV target columns")
+    p.add_argument(
+        "--cache", default=str(DEFAULT_CACHE),
+        help=f"where finished cells are kept so an interrupted run resumes ({DEFAULT_CACHE})",
+    )
+    p.add_argument("--no-cache", action="store_true", help="recompute every cell")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def options_from_args(args: argparse.Namespace) -> StudyOptions:
+    """Validated StudyOptions from the flags."""
+    for flag in ("seeds", "epochs"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise ValueError(f"--{flag} {value} is invalid: use a positive integer")
+    activations = None
+    if args.activations:
+        activations = tuple(a.strip() for a in args.activations.split(",") if a.strip())
+        for name in activations:
+            get_activation(name)
+    opts = StudyOptions(
+        quick=args.quick,
+        seeds=args.seeds,
+        epochs=args.epochs,
+        activations=activations,
+        layers=parse_layers(args.layers) if args.layers else None,
+        lrs=tuple(parse_number_list(args.lrs, "--lrs")) if args.lrs else None,
+        data=args.data,
+        inputs=tuple(args.inputs.split(",")) if args.inputs else None,
+        targets=tuple(args.targets.split(",")) if args.targets else None,
+        cache_dir=None if args.no_cache else args.cache,
+        progress=not args.quiet,
+    )
+    n_in, n_out = opts.io_shape()  # validates the data early, before any work
+    if opts.layers and (opts.layers[0] != n_in or opts.layers[-1] != n_out):
+        raise ValueError(
+            f"--layers {','.join(map(str, opts.layers))} takes {opts.layers[0]} inputs and "
+            f"{opts.layers[-1]} outputs, but the data has {n_in} inputs and {n_out} targets"
+        )
+    return opts
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "study",
+        help="run one study: CSV tables and PNG figures in OUT/NAME/",
+        description="Run one study. Studies: " + ", ".join(STUDY_NAMES) + ".",
+    )
+    p.add_argument("name", help=", ".join(STUDY_NAMES))
+    _add_study_args(p)
+    p.set_defaults(run=run_one)
+    r = sub.add_parser(
+        "report",
+        help="run every study and write OUT/REPORT.md (the main job)",
+        description=(
+            "Run every study and write their tables and figures and OUT/REPORT.md, which answers "
+            "the question's two questions from this run's numbers. Finished cells are cached, so "
+            "an interrupted report resumes."
+        ),
+    )
+    _add_study_args(r)
+    r.set_defaults(run=run_report)
+
+
+def run_one(args: argparse.Namespace) -> int:
+    module = study_module(args.name)
+    opts = options_from_args(args)
+    meta = run_study(module, opts, Path(args.out))
+    if not args.quiet:
+        print(
+            f"{module.NAME}: {meta['cells']} cells, {meta['seed_epochs']:,} seed-epochs, "
+            f"{meta['wall_seconds']:.1f} s -> {Path(args.out) / module.NAME}/"
+        )
+    return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    opts = options_from_args(args)
+    started = time.perf_counter()
+    metas = {}
+    for name in STUDY_NAMES:
+        module = study_module(name)
+        metas[name] = run_study(module, opts, Path(args.out))
+        if not args.quiet:
+            m = metas[name]
+            print(f"{name}: {m['cells']} cells, {m['seed_epochs']:,} seed-epochs, "
+                  f"{m['wall_seconds']:.1f} s")
+    path = write_report(Path(args.out), wall_seconds=time.perf_counter() - started)
+    if not args.quiet:
+        print(f"wrote {path} ({time.perf_counter() - started:.1f} s)")
+    return 0
