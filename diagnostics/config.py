@@ -57,7 +57,10 @@ class Config:
             )
         get_activation(self.activation, leaky_slope=self.leaky_slope)
         if self.output_activation is not None:
-            get_activation(self.output_activation, leaky_slope=self.leaky_slope)
+            try:
+                get_activation(self.output_activation, leaky_slope=self.leaky_slope)
+            except ValueError as exc:
+                raise ValueError(f"output {exc} (or same as the hidden layers)") from None
         get_initializer(self.init)
         check_bias_init(self.bias_init)
         get_optimizer(self.optimizer)

@@ -3,7 +3,7 @@
 ``every:K`` (or just ``K``) every K epochs; ``log:N`` at most N log-spaced epochs;
 ``list:E1,E2,...`` (or ``E1,E2,...``) exactly those; ``all`` every epoch; ``none`` never.
 Epoch 0 means "at initialisation, before any update"; epoch e >= 1 means "after e epochs".
-The last epoch is always included when anything is.
+``every:``, ``log:`` and ``all`` always include the last epoch; ``list:`` gives exactly its epochs.
 """
 
 from __future__ import annotations
@@ -57,12 +57,10 @@ def schedule(spec: str | int | None, epochs: int, *, first: int = 0) -> np.ndarr
 
 
 def _log_spaced(n: int, epochs: int, first: int) -> np.ndarray:
-    """At most n epochs, log-spaced over [max(first, 1), epochs], plus 0 when first == 0."""
+    """At most n epochs, the last always: 0 (when first == 0) and then log-spaced up to it."""
     lo = max(first, 1)
-    if epochs < lo:
-        return np.array([first], dtype=np.int64)
-    count = n - 1 if first == 0 else n
-    picked = np.unique(np.round(np.geomspace(lo, epochs, max(count, 1))).astype(np.int64))
+    if n == 1 or epochs < lo:
+        return np.array([epochs], dtype=np.int64)
     if first == 0:
-        picked = np.append(0, picked)
-    return picked
+        return np.append(0, _log_spaced(n - 1, epochs, 1))
+    return np.unique(np.round(np.geomspace(lo, epochs, n)).astype(np.int64))

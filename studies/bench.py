@@ -57,7 +57,7 @@ def engine_vs_naive(
     naive_epochs = max(10, int(NAIVE_EPOCHS * scale))
     rows = []
     for S in sizes:
-        epochs = int(min(5000, max(20, ENGINE_SEED_EPOCHS * scale // S)))
+        epochs = int(min(5000 * scale, max(20, ENGINE_SEED_EPOCHS * scale // S)))
         cfg = config.replace(epochs=epochs)
         naive, engine = [], []
         for r in range(repeats):

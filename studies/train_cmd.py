@@ -37,7 +37,7 @@ CONFIG_FLAGS: dict[str, tuple[str, object, str]] = {
         "output activation, or 'same' for the hidden one (the question)",
     ),
     "--leaky-slope": ("leaky_slope", float, "negative-side slope of leaky_relu (0.01)"),
-    "--layers": ("layers", parse_layers, "units per layer, inputs first (2,4,4,1)"),
+    "--layers": ("layers", str, "units per layer, inputs first (2,4,4,1)"),
     "--init": ("init", str, f"weight init: {', '.join(INITIALIZERS)}"),
     "--bias-init": ("bias_init", str, f"bias init: {', '.join(BIAS_INITS)}"),
     "--bias-scale": ("bias_scale", float, "std of normal biases, or the constant value (1.0)"),
@@ -97,6 +97,8 @@ def config_from_args(args: argparse.Namespace) -> tuple[Config, dict]:
         value = getattr(args, flag[2:].replace("-", "_"))
         if value is not None:
             changes[field] = value
+    if "layers" in changes:
+        changes["layers"] = parse_layers(changes["layers"])
     if changes.get("output_activation") == "same":
         changes["output_activation"] = None
     config = config.replace(**changes) if changes else config
@@ -157,7 +159,7 @@ def add_parser(sub) -> None:
     )
     r.add_argument(
         "--record-every",
-        default=DEFAULT_EVERY,
+        default=None,
         help=f"when to record instruments (epoch 0 always): {SCHEDULE_FORMS} "
         f"(default {DEFAULT_EVERY})",
     )
@@ -181,7 +183,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--out {str(out)!r} exists and is not a directory")
 
     record_spec = args.record or saved.get("record")
-    record_every = args.record_every if args.record else saved.get("record_every", DEFAULT_EVERY)
+    record_every = args.record_every or saved.get("record_every") or DEFAULT_EVERY
+    schedule(record_every, config.epochs)  # a bad schedule is an error even with nothing to record
     monitor = Monitor(config, data, seeds, record_spec, record_every) if record_spec else None
     with epoch_bar(config.epochs, enabled=not args.quiet, desc=f"{seeds.size} seeds") as bar:
         result = train(
@@ -194,7 +197,7 @@ def run(args: argparse.Namespace) -> int:
         "loss_every": loss_spec,
         "record": record_spec,
         "record_every": record_every if record_spec else None,
-        "command": "actdiag " + " ".join(sys.argv[1:]),
+        "command": "actdiag " + " ".join(getattr(args, "argv", sys.argv[1:])),
     }
     write_outputs(out, result, record, monitor)
     if not args.quiet:
