@@ -27,6 +27,8 @@ from diagnostics.data import load_data
 from .io import write_csv, write_json
 from .runner import DEFAULT_CACHE, run_cells
 
+DEFAULT_CHUNK_SEEDS = 1000  # cells with more seeds are split; smaller chunks lose speed
+
 
 @dataclass(frozen=True)
 class StudyOptions:
@@ -64,34 +66,59 @@ class StudyOptions:
         return replace(self, **changes)
 
 
-def run_study(module: ModuleType, opts: StudyOptions, out_dir: Path) -> dict:
-    """Run one study into ``out_dir/<NAME>/``: tables (CSV), figures (PNG), meta.json."""
+def run_studies(
+    modules: list[ModuleType],
+    opts: StudyOptions,
+    out_dir: Path,
+    *,
+    executor=None,
+    chunk_seeds: int | None = DEFAULT_CHUNK_SEEDS,
+) -> dict[str, dict]:
+    """Run studies into ``out_dir/<NAME>/``: tables (CSV), figures (PNG), meta.json.
+
+    The cells of all the studies go to the executor together, largest first, so that workers
+    stay busy; then each study's tables and figures are written from its own cells.
+    """
     started = time.perf_counter()
-    cells = module.cells(opts)
+    plans = {m.NAME: m.cells(opts) for m in modules}
     results = run_cells(
-        cells,
+        [c for cells in plans.values() for c in cells],
         cache_dir=None if opts.cache_dir is None else Path(opts.cache_dir),
         progress=opts.progress,
-        desc=module.NAME,
+        desc=",".join(plans)[:30],
+        executor=executor,
+        chunk_seeds=chunk_seeds,
     )
-    target = Path(out_dir) / module.NAME
-    for name, frame in module.tables(results, opts).items():
-        write_csv(target / f"{name}.csv", frame)
-    figures = module.figures(target, target)
-    meta = {
-        "study": module.NAME,
-        "title": module.TITLE,
-        "cells": len(cells),
-        "seeds_total": int(sum(c.seeds[1] - c.seeds[0] for c in cells)),
-        "seed_epochs": int(sum((c.seeds[1] - c.seeds[0]) * c.config.epochs for c in cells)),
-        "train_seconds": round(sum(r.seconds for r in results), 2),
-        "wall_seconds": round(time.perf_counter() - started, 2),
-        "options": {k: v for k, v in asdict(opts).items() if k not in ("progress",)},
-        "versions": versions(),
-        "figures": [p.name for p in figures],
-    }
-    write_json(target / "meta.json", meta)
-    return meta
+    computed = time.perf_counter() - started
+    metas, pos = {}, 0
+    for module in modules:
+        cells = plans[module.NAME]
+        mine, pos = results[pos : pos + len(cells)], pos + len(cells)
+        target = Path(out_dir) / module.NAME
+        for name, frame in module.tables(mine, opts).items():
+            write_csv(target / f"{name}.csv", frame)
+        figures = module.figures(target, target)
+        metas[module.NAME] = meta = {
+            "study": module.NAME,
+            "title": module.TITLE,
+            "cells": len(cells),
+            "seeds_total": int(sum(c.seeds[1] - c.seeds[0] for c in cells)),
+            "seed_epochs": int(sum((c.seeds[1] - c.seeds[0]) * c.config.epochs for c in cells)),
+            "train_seconds": round(sum(r.seconds for r in mine), 2),
+            "run_wall_seconds": round(computed, 2),
+            "executor": getattr(executor, "name", "sequential"),
+            "workers": getattr(executor, "workers", 1),
+            "options": {k: v for k, v in asdict(opts).items() if k not in ("progress",)},
+            "versions": versions(),
+            "figures": [p.name for p in figures],
+        }
+        write_json(target / "meta.json", meta)
+    return metas
+
+
+def run_study(module: ModuleType, opts: StudyOptions, out_dir: Path, **kw) -> dict:
+    """Run one study (see ``run_studies``); returns its meta."""
+    return run_studies([module], opts, out_dir, **kw)[module.NAME]
 
 
 def versions() -> dict:

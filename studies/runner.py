@@ -1,10 +1,13 @@
-"""Running a study: a grid of cells (configuration x seeds) -> tidy frames, cached per cell.
+"""Running a study: a grid of cells (configuration x seeds) -> tidy frames, cached per chunk.
 
 A ``Cell`` is pure data: a configuration, a data spec, seeds, and what to record. ``run_cell`` turns
 it into a ``CellResult`` of tidy DataFrames (outcomes, loss, metrics, events) carrying the cell's
-label columns. Finished cells are cached on disk (pickle, written atomically), keyed by a hash of
-the cell and of the engine's source code, so an interrupted study resumes where it stopped and a
-code change invalidates what it could have changed.
+label columns, rows in a canonical order (by seed, then epoch, ...). ``run_cells`` splits cells
+into chunks of seeds, runs the chunks on an executor (this process, local processes or Dask), and
+caches every finished chunk on disk (pickle, written atomically) keyed by a hash of the chunk and
+of the engine's source code: an interrupted run resumes where it stopped, a code change
+invalidates what it could have changed, and because seeds are independent and rows are sorted,
+the merged frames are identical whatever the chunk size or the executor.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import hashlib
 import json
 import pickle
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 
@@ -27,6 +30,7 @@ from diagnostics.monitor import DEFAULT_EVERY, Monitor
 from diagnostics.schedules import schedule
 from diagnostics.train import train
 
+from .executors import Sequential
 from .io import write_with
 from .progress import bar, epoch_bar
 
@@ -56,6 +60,20 @@ class Cell:
     @property
     def seed_array(self) -> np.ndarray:
         return np.arange(*self.seeds, dtype=np.int64)
+
+    def chunks(self, size: int | None) -> list[Cell]:
+        """This cell split into cells of at most ``size`` consecutive seeds."""
+        start, stop = self.seeds
+        if not size or stop - start <= size:
+            return [self]
+        return [replace(self, seeds=(a, min(a + size, stop))) for a in range(start, stop, size)]
+
+    def cost(self) -> float:
+        """A rough relative cost (epochs x updates per epoch x numpy calls), for scheduling."""
+        c = self.config
+        steps = 1 if c.batch == "full" else 6  # the question's data size; a guide only
+        seeds = self.seeds[1] - self.seeds[0]
+        return c.epochs * steps * sum(c.layers) * (1 + seeds / 2000)
 
     def key(self) -> str:
         """Hash of everything that determines the result, including the engine's code."""
@@ -93,8 +111,19 @@ def code_version() -> str:
     return h.hexdigest()[:16]
 
 
-def _labelled(columns: dict, labels: dict) -> pd.DataFrame:
+SORT_KEYS = {  # canonical row order of each table: chunking and executors cannot change it
+    "outcomes": ["seed"],
+    "loss": ["seed", "epoch"],
+    "metrics": ["seed", "epoch", "layer", "metric"],
+    "events": ["seed", "epoch", "layer", "unit", "event"],
+}
+TABLES = tuple(SORT_KEYS)
+
+
+def _labelled(columns: dict, labels: dict, table: str) -> pd.DataFrame:
     frame = pd.DataFrame(columns)
+    if len(frame):
+        frame = frame.sort_values(SORT_KEYS[table], kind="stable", ignore_index=True)
     for i, (name, value) in enumerate(labels.items()):
         frame.insert(i, name, value)
     return frame
@@ -118,12 +147,28 @@ def run_cell(cell: Cell, progress: bool = False) -> CellResult:
     outcomes = result.tidy("outcomes") | {"max_abs_grad": result.max_abs_grad}
     return CellResult(
         labels=labels,
-        outcomes=_labelled(outcomes, labels),
-        loss=_labelled(result.tidy("loss"), labels),
-        metrics=_labelled(monitor.tidy(), labels) if monitor else pd.DataFrame(),
-        events=_labelled(monitor.events(), labels) if monitor else pd.DataFrame(),
+        outcomes=_labelled(outcomes, labels, "outcomes"),
+        loss=_labelled(result.tidy("loss"), labels, "loss"),
+        metrics=_labelled(monitor.tidy(), labels, "metrics") if monitor else pd.DataFrame(),
+        events=_labelled(monitor.events(), labels, "events") if monitor else pd.DataFrame(),
         seconds=result.seconds,
     )
+
+
+def run_chunk(cell: Cell) -> CellResult:
+    """``run_cell`` without progress bars: what a worker process runs."""
+    return run_cell(cell, progress=False)
+
+
+def merge(parts: Sequence[CellResult]) -> CellResult:
+    """One cell's result from its chunks (given in seed order)."""
+    if len(parts) == 1:
+        return parts[0]
+    frames = {}
+    for table in TABLES:
+        pieces = [getattr(p, table) for p in parts if len(getattr(p, table))]
+        frames[table] = pd.concat(pieces, ignore_index=True) if pieces else pd.DataFrame()
+    return CellResult(labels=parts[0].labels, seconds=sum(p.seconds for p in parts), **frames)
 
 
 def _describe(cell: Cell) -> str:
@@ -136,24 +181,55 @@ def run_cells(
     cache_dir: Path | None = DEFAULT_CACHE,
     progress: bool = True,
     desc: str = "",
-    runner: Callable[[Cell, bool], CellResult] = run_cell,
+    executor=None,
+    chunk_seeds: int | None = None,
+    work: Callable[[Cell], CellResult] | None = None,
 ) -> list[CellResult]:
-    """Run every cell (from the cache when it is there), in order."""
-    results = []
-    for cell in bar(cells, total=len(cells), desc=desc or "cells", enabled=progress):
-        path = None if cache_dir is None else Path(cache_dir) / cell.study / f"{cell.key()}.pkl"
-        if path is not None and path.exists():
-            try:
-                with open(path, "rb") as fh:
-                    results.append(pickle.load(fh))
-                continue
-            except (OSError, EOFError, pickle.UnpicklingError):
-                path.unlink(missing_ok=True)  # a damaged cache entry is recomputed
-        result = runner(cell, progress)
-        if path is not None:
-            write_with(path, lambda tmp, r=result: tmp.write_bytes(pickle.dumps(r, protocol=5)))
-        results.append(result)
-    return results
+    """Run every cell (finished chunks come from the cache); results in the cells' order.
+
+    Args:
+        cells: the grid.
+        cache_dir: where finished chunks are kept (None: no cache).
+        progress: progress bars (per chunk; per epoch too when running in this process).
+        desc: the bar's label.
+        executor: ``executors.Sequential()`` (default), ``Processes(n)`` or ``Dask(...)``.
+        chunk_seeds: split cells into chunks of at most this many seeds (None: whole cells).
+        work: what runs one chunk (default ``run_chunk``; a picklable module-level function).
+    """
+    executor = executor or Sequential()
+    chunks = [cell.chunks(chunk_seeds) for cell in cells]
+    flat = [c for parts in chunks for c in parts]
+    paths = [None if cache_dir is None else Path(cache_dir) / c.study / f"{c.key()}.pkl"
+             for c in flat]
+    results: list[CellResult | None] = [_load(p) for p in paths]
+    todo = sorted((i for i, r in enumerate(results) if r is None), key=lambda i: -flat[i].cost())
+    in_process = isinstance(executor, Sequential)
+    with bar(None, total=len(flat), desc=desc or "cells", enabled=progress) as moved:
+        moved.update(len(flat) - len(todo))
+        fn = work or ((lambda c: run_cell(c, progress)) if in_process else run_chunk)
+        for k, result in executor.submit_all(fn, [flat[i] for i in todo]):
+            i = todo[k]
+            if paths[i] is not None:
+                write_with(paths[i], lambda tmp, r=result: tmp.write_bytes(
+                    pickle.dumps(r, protocol=5)))
+            results[i] = result
+            moved.update(1)
+    out, pos = [], 0
+    for parts in chunks:
+        out.append(merge(results[pos:pos + len(parts)]))
+        pos += len(parts)
+    return out
+
+
+def _load(path: Path | None) -> CellResult | None:
+    if path is None or not path.exists():
+        return None
+    try:
+        with open(path, "rb") as fh:
+            return pickle.load(fh)
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError):
+        path.unlink(missing_ok=True)  # a damaged or outdated cache entry is recomputed
+        return None
 
 
 def concat(results: Sequence[CellResult], table: str) -> pd.DataFrame:

@@ -10,7 +10,8 @@ from types import ModuleType
 
 from diagnostics.activations import get_activation
 
-from .base import StudyOptions, run_study
+from .base import DEFAULT_CHUNK_SEEDS, StudyOptions, run_studies
+from .executors import make_executor
 from .options import parse_layers, parse_number_list
 from .runner import DEFAULT_CACHE
 
@@ -42,6 +43,18 @@ def _add_study_args(p: argparse.ArgumentParser) -> None:
         help=f"where finished cells are kept so an interrupted run resumes ({DEFAULT_CACHE})",
     )
     p.add_argument("--no-cache", action="store_true", help="recompute every cell")
+    p.add_argument(
+        "--executor", default="processes",
+        help="where cells run: processes (default, one per core), sequential, "
+        "dask (an existing cluster: with --scheduler), dask-local (a new LocalCluster)",
+    )
+    p.add_argument("--workers", type=int, default=None, help="worker count (default: cores)")
+    p.add_argument("--scheduler", default=None, help="Dask scheduler address, tcp://HOST:PORT")
+    p.add_argument(
+        "--chunk-seeds", type=int, default=DEFAULT_CHUNK_SEEDS,
+        help=f"split cells into chunks of this many seeds ({DEFAULT_CHUNK_SEEDS}); results "
+        "do not depend on it",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -100,31 +113,36 @@ def add_parser(sub) -> None:
     r.set_defaults(run=run_report)
 
 
-def run_one(args: argparse.Namespace) -> int:
-    module = study_module(args.name)
+def _run(args: argparse.Namespace, names: tuple[str, ...]) -> dict:
+    modules = [study_module(n) for n in names]
     opts = options_from_args(args)
-    meta = run_study(module, opts, Path(args.out))
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers {args.workers} is invalid: use a positive integer")
+    if args.chunk_seeds < 1:
+        raise ValueError(f"--chunk-seeds {args.chunk_seeds} is invalid: use a positive integer")
+    executor = make_executor(args.executor, workers=args.workers, scheduler=args.scheduler)
+    try:
+        metas = run_studies(modules, opts, Path(args.out), executor=executor,
+                            chunk_seeds=args.chunk_seeds)
+    finally:
+        executor.close()
     if not args.quiet:
-        print(
-            f"{module.NAME}: {meta['cells']} cells, {meta['seed_epochs']:,} seed-epochs, "
-            f"{meta['wall_seconds']:.1f} s -> {Path(args.out) / module.NAME}/"
-        )
+        for name, m in metas.items():
+            print(f"{name}: {m['cells']} cells, {m['seed_epochs']:,} seed-epochs, "
+                  f"{m['train_seconds']:.1f} s of training -> {Path(args.out) / name}/")
+    return metas
+
+
+def run_one(args: argparse.Namespace) -> int:
+    _run(args, (args.name,))
     return 0
 
 
 def run_report(args: argparse.Namespace) -> int:
     from .report import write_report
 
-    opts = options_from_args(args)
     started = time.perf_counter()
-    metas = {}
-    for name in STUDY_NAMES:
-        module = study_module(name)
-        metas[name] = run_study(module, opts, Path(args.out))
-        if not args.quiet:
-            m = metas[name]
-            print(f"{name}: {m['cells']} cells, {m['seed_epochs']:,} seed-epochs, "
-                  f"{m['wall_seconds']:.1f} s")
+    _run(args, STUDY_NAMES)
     path = write_report(Path(args.out), wall_seconds=time.perf_counter() - started)
     if not args.quiet:
         print(f"wrote {path} ({time.perf_counter() - started:.1f} s)")
