@@ -199,13 +199,14 @@ def backprop_layer(
 
 
 def layer_gradient(
-    l: int, grads: list[tuple[Array, Array]], a0: Array, ws: Workspace
+    l: int, grads: list[tuple[Array, Array]], a0: Array, ws: Workspace, bias: bool = True
 ) -> None:
     """Set layer l's ``(dW, db)`` views in ``grads`` from ``ws.dz[l]`` and its input."""
     a_prev = a0 if l == 0 else ws.a[l - 1]
     dW, db = grads[l]
     outer_sum(ws.dz[l], a_prev, dW)
-    batch_sum(ws.dz[l], db)
+    if bias:
+        batch_sum(ws.dz[l], db)
 
 
 def full_gradient(

@@ -143,6 +143,11 @@ class _Engine:
         self.XT = np.ascontiguousarray(data.X.T, dtype=self.dtype)  # (n_in, N)
         self.YT = np.ascontiguousarray(data.Y.T, dtype=self.dtype)  # (n_out, N)
         self.N = data.n_samples
+        self.samples = [  # one-sample views (n, 1, 1) of the data, in order
+            (self.XT[:, n : n + 1, None], self.YT[:, n : n + 1, None]) for n in range(self.N)
+        ]
+        self.decay = config.bias_update == "decay"
+        self.updated = config.backprop_weights == "updated"
         self.t = 0  # optimizer steps taken
         self.theta = theta
         self.state = init_state(self.optimizer, theta)
@@ -156,8 +161,9 @@ class _Engine:
         self.tmp = np.empty_like(self.theta)
         self.params = self.layout.views(self.theta)
         self.grads = self.layout.views(self.g)
-        self.layer_state = [
-            {k: v[sl] for k, v in self.state.items()} for sl in self.layout.layer_slices
+        self.layer_update = [  # per-layer (theta, g, state, tmp) views for per-layer steps
+            (self.theta[sl], self.g[sl], {k: v[sl] for k, v in self.state.items()}, self.tmp[sl])
+            for sl in self.layout.layer_slices
         ]
         self.loss = np.zeros(S, dtype=self.dtype)
         self.workspaces: dict[int, Workspace] = {}
@@ -177,25 +183,21 @@ class _Engine:
 
     def step(self, a0: Array, y: Array) -> None:
         """One update on one batch: forward, loss, then backward layer by layer."""
-        cfg, layout, params, grads = self.config, self.layout, self.params, self.grads
+        params, grads, step = self.params, self.grads, self.optimizer.step
         ws = self.workspace(a0.shape[1])
         forward(params, self.acts, a0, ws)
         output_error(ws, self.acts, y, self.loss)
         self.t += 1
-        updated = cfg.backprop_weights == "updated"
-        for l in range(layout.n_layers - 1, -1, -1):
-            layer_gradient(l, grads, a0, ws)
-            if cfg.bias_update == "decay":
+        for l in range(self.layout.n_layers - 1, -1, -1):
+            layer_gradient(l, grads, a0, ws, bias=not self.decay)
+            if self.decay:
                 np.copyto(grads[l][1], params[l][1])  # the question's b -= lr * b
-            if updated:  # update this layer, then back-propagate through the new weights
-                sl = layout.layer_slices[l]
-                self.optimizer.step(
-                    self.theta[sl], self.g[sl], self.layer_state[l], self.t, self.hyper,
-                    self.tmp[sl],
-                )
+            if self.updated:  # update this layer, then back-propagate through the new weights
+                theta, g, state, tmp = self.layer_update[l]
+                step(theta, g, state, self.t, self.hyper, tmp)
             if l > 0:
                 backprop_layer(l, params, self.acts, ws)
-        if not updated:
+        if not self.updated:
             self.optimizer.step(self.theta, self.g, self.state, self.t, self.hyper, self.tmp)
 
     def epoch(self, epoch: int) -> Array:
@@ -203,8 +205,8 @@ class _Engine:
         self.loss.fill(0.0)
         batch, N, XT, YT = self.config.batch, self.N, self.XT, self.YT
         if batch == "online":
-            for n in range(N):
-                self.step(XT[:, n : n + 1, None], YT[:, n : n + 1, None])
+            for x, y in self.samples:
+                self.step(x, y)
         elif batch == "full":
             self.step(XT[:, :, None], YT[:, :, None])
         else:

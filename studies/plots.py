@@ -18,7 +18,7 @@ from .io import write_with  # noqa: E402
 
 # one colour per activation, the same in every figure (Okabe-Ito first, then tab10)
 _PALETTE = [
-    "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442",
+    "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#A6761D",
     "#8C564B", "#7F7F7F", "#BCBD22", "#17BECF",
 ]
 _FIRST = ("relu", "tanh", "sigmoid")

@@ -29,11 +29,16 @@ LONG_THRESHOLDS = (1e-3, 1e-4, 1e-5, 1e-6, 1e-8)
 SAMPLE_SEEDS = 6  # individual seeds drawn thin in the loss-curve figure
 
 
+def budgets(opts: StudyOptions) -> tuple[int, int]:
+    """(main epochs, long-run epochs): 5000 and 100,000 by default."""
+    epochs = opts.pick("epochs", 5000, 1000)
+    return epochs, (20 if not opts.quick else 3) * epochs
+
+
 def cells(opts: StudyOptions) -> list[Cell]:
     seeds = opts.pick("seeds", 1000, 100)
-    epochs = opts.pick("epochs", 5000, 1000)
+    epochs, long_epochs = budgets(opts)
     long_seeds = opts.pick("seeds", 200, 30)
-    long_epochs = 20 * epochs  # 100,000 by default
     base = PRESETS["question"]
     if opts.layers:
         base = base.replace(layers=opts.layers)
@@ -74,12 +79,12 @@ def tables(results: list[CellResult], opts: StudyOptions) -> dict[str, pd.DataFr
     return {
         "outcomes": outcome_shares(main, by),
         "epochs_to_threshold": epochs_summary(main, by).assign(
-            threshold=PRESETS["question"].threshold
+            threshold=PRESETS["question"].threshold, budget=budgets(opts)[0]
         ),
         "per_seed": main.drop(columns=["run"]),
         "loss_bands": loss_bands(loss, by),
         "loss_samples": samples,
-        "long_thresholds": _long_thresholds(long),
+        "long_thresholds": _long_thresholds(long).assign(budget=budgets(opts)[1]),
         "long_outcomes": long.drop(columns=["run"]),
         "dead_networks": dead,
     }
@@ -234,11 +239,12 @@ def findings(tables_dir: Path) -> dict:
     for r in ep.itertuples():
         f["epochs"][f"{r.activation}@{r.lr:g}"] = {
             "median": r.median, "lo": r.median_ci_low, "hi": r.median_ci_high,
-            "reached": r.reached, "n": r.n}
+            "reached": r.reached, "n": r.n, "budget": int(r.budget)}
     for r in long.itertuples():
         f["long"].setdefault(r.activation, {})[f"{r.threshold:g}"] = {
             "share": r.reached_share, "lo": r.reached_ci_low, "hi": r.reached_ci_high,
             "median": getattr(r, "median", np.nan), "reached": r.reached, "n": r.n}
     f["threshold"] = float(ep.threshold.iloc[0])
+    f["long_epochs"] = int(long.budget.max()) if len(long) else 0
     f["seeds"] = int(per_seed.groupby(["activation", "lr"]).size().min())
     return f

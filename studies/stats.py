@@ -45,8 +45,8 @@ def wilson_interval(k: ArrayLike, n: ArrayLike, z: float = 1.96) -> tuple[np.nda
         centre = (p_hat + z2n / 2.0) / (1.0 + z2n)
         half = z / (1.0 + z2n) * np.sqrt(p_hat * (1.0 - p_hat) / n_arr + z2n / (4.0 * n_arr))
     # The interval always contains p̂; min/max only undo rounding (k = 0 gave lower ≈ 1e-17).
-    lower = np.where(n_arr > 0, np.minimum(centre - half, p_hat), np.nan)
-    upper = np.where(n_arr > 0, np.maximum(centre + half, p_hat), np.nan)
+    lower = np.where(n_arr > 0, np.clip(np.minimum(centre - half, p_hat), 0.0, 1.0), np.nan)
+    upper = np.where(n_arr > 0, np.clip(np.maximum(centre + half, p_hat), 0.0, 1.0), np.nan)
     return lower, upper
 
 
