@@ -13,6 +13,7 @@ With the ``dead`` group it also tracks every ReLU-family unit and records per-un
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 import numpy as np
@@ -90,9 +91,11 @@ class Monitor:
         self._dead: dict[int, Array] = {}  # layer -> (units, S) state at the previous recording
         self._events: list[tuple[Array, ...]] = []
         self._ws: Workspace | None = None
+        self.seconds = 0.0  # time spent observing, to measure the monitor's own cost
 
     def observe(self, epoch: int, theta: Array, alive: Array, prev: Array | None = None) -> None:
         """Probe ``theta (n_params, S_alive)``; ``alive`` maps its columns to ensemble indices."""
+        started = time.perf_counter()
         r = self._index[int(epoch)]
         loss, grad, self._ws = full_gradient(
             self.layout, theta, self.acts, self.X, self.Y, self._ws
@@ -114,6 +117,7 @@ class Monitor:
                 self.values[r, k, alive] = probe.fn(net if layer == 0 else layers[layer - 1])
         if self.track_events:
             self._update_events(epoch, layers, alive)
+        self.seconds += time.perf_counter() - started
 
     def _update_events(self, epoch: int, layers: list[LayerRecord], alive: Array) -> None:
         for l in self._rect_layers:

@@ -7,6 +7,9 @@ engine       the engine against the user's one-network-at-a-time loop: both run 
              only (initial draws excluded on both sides).
 instruments  the question's program (ReLU, 5000 epochs) at S = 10,000 with every instrument on
              the default schedule, divided by the same run with none; interleaved, median ratio.
+executor     the cells of the default report (every study), no cache, run in this process and
+             then on local worker processes (one per core): wall times and the speed-up. Takes
+             as long as two reports (about a quarter of that with --quick).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from diagnostics.train import train
 
 from .options import parse_names, parse_number_list
 
-SECTIONS = ("engine", "instruments")
+SECTIONS = ("engine", "instruments", "executor")
 NAIVE_EPOCHS = 300  # one seed, this many epochs, per naive measurement
 ENGINE_SEED_EPOCHS = 2_000_000  # engine work per measurement (epochs = this / S, within limits)
 
@@ -44,8 +47,10 @@ def add_parser(sub) -> None:
     p.add_argument("--dtype", default="float64", help="engine dtype: float64 | float32")
     p.add_argument("--quick", action="store_true", help="a tenth of the work, for a smoke test")
     p.add_argument(
-        "--only", default=",".join(SECTIONS), help=f"sections to run: {', '.join(SECTIONS)}"
+        "--only", default="engine,instruments",
+        help=f"sections to run: {', '.join(SECTIONS)} (default engine,instruments)",
     )
+    p.add_argument("--workers", type=int, default=None, help="executor section: worker count")
     p.set_defaults(run=run)
 
 
@@ -75,17 +80,42 @@ def instruments_overhead(S: int, epochs: int, repeats: int) -> dict:
     """Run time with every instrument on the default schedule / run time with none."""
     config = PRESETS["question"].replace(epochs=epochs)
     data = question_data()
-    bare, monitored, records = [], [], 0
-    for _ in range(repeats):
-        bare.append(train(config, data, S, loss_epochs=[epochs]).seconds)
-        monitor = Monitor(config, data, range(S), "all", DEFAULT_EVERY)
-        monitored.append(train(config, data, S, loss_epochs=[epochs], monitor=monitor).seconds)
-        records = monitor.epochs.size
+    bare, monitored, own, records = [], [], [], 0
+    for r in range(repeats):
+        for with_monitor in (r % 2 == 1, r % 2 == 0):  # alternate which runs first
+            monitor = Monitor(config, data, range(S), "all", DEFAULT_EVERY) if with_monitor \
+                else None
+            seconds = train(config, data, S, loss_epochs=[epochs], monitor=monitor).seconds
+            (monitored if with_monitor else bare).append(seconds)
+            if monitor:
+                records = monitor.epochs.size
+                own.append(seconds / (seconds - monitor.seconds))
     ratios = [m / b for m, b in zip(monitored, bare, strict=True)]
     return {
         "S": S, "epochs": epochs, "records": records, "bare": statistics.median(bare),
         "monitored": statistics.median(monitored), "ratio": statistics.median(ratios),
+        "own": statistics.median(own),
     }
+
+
+def executor_speedup(quick: bool, workers: int | None) -> dict:
+    """Wall time of the report's cells in this process and on local processes (no cache)."""
+    from .base import DEFAULT_CHUNK_SEEDS, StudyOptions
+    from .executors import Processes, Sequential
+    from .runner import run_cells
+    from .study_cmd import STUDY_NAMES, study_module
+
+    opts = StudyOptions(quick=quick, cache_dir=None, progress=False)
+    cells = [c for name in STUDY_NAMES for c in study_module(name).cells(opts)]
+    times = {}
+    for executor in (Sequential(), Processes(workers)):
+        started = time.perf_counter()
+        run_cells(cells, cache_dir=None, progress=False, executor=executor,
+                  chunk_seeds=DEFAULT_CHUNK_SEEDS)
+        times[executor.name] = (time.perf_counter() - started, executor.workers)
+    seq, (par, n) = times["sequential"][0], times["processes"]
+    return {"cells": len(cells), "sequential": seq, "processes": par, "workers": n,
+            "speedup": seq / par}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -107,7 +137,16 @@ def run(args: argparse.Namespace) -> int:
             f"{row['epochs']} epochs, every instrument on {DEFAULT_EVERY} ({row['records']} "
             f"recordings incl. epoch 0)\n"
             f"  without {row['bare']:.2f} s, with {row['monitored']:.2f} s, "
-            f"ratio {row['ratio']:.3f} (median of {args.repeats})"
+            f"ratio {row['ratio']:.3f} (median of {args.repeats}; separate runs, so machine "
+            f"noise of a few % shows)\n  within the monitored runs: run time / (run time - time "
+            f"spent observing) = {row['own']:.3f}"
+        )
+    if "executor" in sections:
+        row = executor_speedup(args.quick, args.workers)
+        print(
+            f"\nexecutor: the {'quick' if args.quick else 'default'} report's {row['cells']} "
+            f"cells, no cache\n  in-process {row['sequential']:.1f} s, {row['workers']} local "
+            f"processes {row['processes']:.1f} s, speed-up {row['speedup']:.2f}x"
         )
     return 0
 

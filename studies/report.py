@@ -235,8 +235,8 @@ def collect(out_dir: Path) -> tuple[dict, dict]:
 def write_report(out_dir: Path, wall_seconds: float | None = None) -> Path:
     """Write ``out_dir/REPORT.md`` from the studies' CSV tables."""
     findings, metas = collect(out_dir)
-    extra = converged_speed(Path(out_dir) / "question")
-    text = render(findings, metas, wall_seconds, extra)
+    converged = converged_speed(Path(out_dir) / "question")
+    text = render(findings, metas, wall_seconds, converged, loss_floor(Path(out_dir)))
     return write_text(Path(out_dir) / "REPORT.md", text)
 
 
@@ -255,7 +255,7 @@ def converged_speed(question_dir: Path) -> dict:
 
 
 def render(f: dict, metas: dict, wall_seconds: float | None = None,
-           converged: dict | None = None) -> str:
+           converged: dict | None = None, floor: dict | None = None) -> str:
     """The report's Markdown."""
     q, c = f.get("question", {}), f.get("causes", {})
     conv, van, rf = f.get("convergence", {}), f.get("vanishing", {}), f.get("relu_failure", {})
@@ -268,7 +268,7 @@ def render(f: dict, metas: dict, wall_seconds: float | None = None,
         "",
         "## The short answers",
         "",
-        answer_one(q, c, conv, van),
+        answer_one(q, c, conv, van, floor),
         "",
         answer_two(q, c, rf, converged or {}),
         "",
@@ -305,7 +305,25 @@ def render(f: dict, metas: dict, wall_seconds: float | None = None,
     return "\n".join(parts).rstrip() + "\n"
 
 
-def answer_one(q: dict, c: dict, conv: dict, van: dict) -> str:
+def loss_floor(out_dir: Path) -> dict:
+    """Median final loss: the faithful long run vs the corrected network (convergence study)."""
+    question, conv = out_dir / "question", out_dir / "convergence"
+    if not (question / "long_outcomes.csv").exists() or not (conv / "per_seed.csv").exists():
+        return {}
+    long = read_table(question, "long_outcomes")
+    fixed = read_table(conv, "per_seed")
+    budget = int(read_table(question, "long_thresholds").budget.max())
+    fixed_epochs = int(read_table(conv, "medians").epochs.max())
+    out = {}
+    for (act, lr), part in long.groupby(["activation", "lr"]):
+        same = fixed[(fixed.activation == act) & (fixed.lr == lr)]
+        if len(same):
+            out[act] = {"faithful": float(part.final_loss.median()), "long_epochs": budget,
+                        "fixed": float(same.final_loss.median()), "fixed_epochs": fixed_epochs}
+    return out
+
+
+def answer_one(q: dict, c: dict, conv: dict, van: dict, floor: dict | None = None) -> str:
     lines = ["**1. Why do sigmoid and tanh need so many epochs, and never reach zero?**", ""]
     thr = q.get("threshold", NAN)
     for act in ("tanh", "sigmoid"):
@@ -339,6 +357,14 @@ def answer_one(q: dict, c: dict, conv: dict, van: dict) -> str:
         if zero:
             lines.append(f"- Seeds whose loss was ever exactly 0 ({act}): "
                          f"{pct(zero['share'], zero['lo'], zero['hi'])}.")
+    for act, d in (floor or {}).items():
+        lines.append(
+            f"- After {d['long_epochs']:,} epochs the user's {act} program's median loss is "
+            f"{d['faithful']:.2g}; the corrected program (same initial draws, the `fixed` "
+            f"preset) is at {d['fixed']:.2g} after {d['fixed_epochs']:,} epochs"
+            + (", consistent with the bias shrinking `b -= lr*b`, which keeps pulling the "
+               "biases to 0 where the network cannot fit the data: a floor under the loss."
+               if d["fixed"] < d["faithful"] else "."))
     ratios = (van or {}).get("question_network_z", {})
     if ratios:
         lines.append("- Back-propagated error at the first hidden layer relative to the last, "
@@ -388,12 +414,12 @@ def answer_two(q: dict, c: dict, rf: dict, converged: dict) -> str:
     base = rf.get("baseline", {})
     if base:
         lines.append(
-            f"- The network's output is already the same for every input before the first "
-            f"update in {rate(base.get('dead_initial'))} of the program's seeds; "
-            f"{rate(base.get('born_dead'))} never learn for that reason, "
-            f"{rate(base.get('died'))} die during training, and "
-            f"{rate(base.get('other'))} fail while alive (relu_failure study, "
-            f"{rf.get('epochs', 0):,} epochs).")
+            f"- relu_failure study ({rf.get('epochs', 0):,} epochs): the network's output is "
+            f"already the same for every input before the first update in "
+            f"{pct(**_ci(base.get('dead_initial', {})))} of the program's seeds. Failures: "
+            f"{pct(**_ci(base.get('born_dead', {})))} of seeds dead from the start, "
+            f"{pct(**_ci(base.get('died', {})))} died during training, "
+            f"{pct(**_ci(base.get('other', {})))} failed while alive.")
     th = rf.get("theory", {})
     if th.get("measured_unit"):
         mu = th["measured_unit"]
@@ -401,19 +427,22 @@ def answer_two(q: dict, c: dict, rf: dict, converged: dict) -> str:
                      f"with probability {th.get('p_unit', NAN):.3f} by the closed form (the "
                      f"solid angle of the cone of (w, b) that is negative on every input); "
                      f"measured over the seeds: {pct(mu['share'], mu.get('lo'), mu.get('hi'))}.")
-    relu, tanh = converged.get("relu@0.01"), converged.get("tanh@0.01")
-    if relu and tanh and relu["reached"]:
-        faster = not _nan(relu["median"]) and (tanh["reached"] == 0 or relu["median"]
-                                                 < tanh["median"])
-        lines.append(
-            f"- Among the seeds that did converge at lr 0.01, ReLU needed a median of "
-            f"{relu['median']:,.0f} epochs ({relu['reached']} seeds)"
-            + (f" against {tanh['median']:,.0f} for tanh ({tanh['reached']} seeds)"
-               if tanh["reached"] else "; no tanh seed converged within the budget")
-            + (". When it works ReLU is faster: an active ReLU passes the gradient with slope "
-               "exactly 1 and its output is not bounded, so the output unit can reach the "
-               "targets; tanh and sigmoid slopes are below 1 everywhere and their outputs are "
-               "bounded." if faster else "."))
+    faster = []
+    for lr in ("0.01", "0.1"):
+        got = {a: converged.get(f"{a}@{lr}") for a in ("relu", "tanh", "sigmoid")}
+        if not got["relu"] or not got["relu"]["reached"]:
+            continue
+        parts = [f"{a} {d['median']:,.0f} ({d['reached']} seeds)" if d["reached"]
+                 else f"{a}: none in the budget" for a, d in got.items() if d]
+        lines.append(f"- Median epochs to the threshold among the seeds that converged, lr {lr}: "
+                     + "; ".join(parts) + ".")
+        others = [d["median"] for a, d in got.items() if a != "relu" and d and d["reached"]]
+        faster.append(all(got["relu"]["median"] < m for m in others))
+    if faster and all(faster):
+        lines.append("- So when it works ReLU is faster: an active ReLU passes the gradient with "
+                     "slope exactly 1 and its output is not bounded, so the output unit can reach "
+                     "the targets; tanh and sigmoid slopes are below 1 everywhere (sigmoid's at "
+                     "most 1/4) and their outputs are bounded.")
     lines += ["", "So: ReLU fails when units are *dead* (off on every sample) — mostly the "
               "single output ReLU, often already at initialisation with N(0, 1) weights and "
               "biases. A dead unit has an exactly zero gradient, which no optimizer can follow, "
@@ -490,10 +519,12 @@ def method(f: dict, metas: dict, wall_seconds: float | None) -> str:
     if metas:
         m = next(iter(metas.values()))
         lines += ["", f"Cells ran on the `{m.get('executor', 'sequential')}` executor with "
-                      f"{m.get('workers', 1)} worker(s)."]
+                      f"{m.get('workers', 1)} worker(s); running them took "
+                      f"{m.get('run_wall_seconds', NAN):.0f} s of wall time (cells found in the "
+                      f"cache are not rerun)."]
         if wall_seconds is not None:
-            lines[-1] += (f" The whole report took {wall_seconds:.0f} s of wall time on "
-                          f"{time.strftime('%Y-%m-%d')} (cells found in the cache are not rerun).")
+            lines[-1] += (f" The whole report, with tables and figures, took {wall_seconds:.0f} s "
+                          f"on {time.strftime('%Y-%m-%d')}.")
         v, opts = m.get("versions", {}), m.get("options", {})
         lines += ["", "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + ".",
                   "", "Options: " + ", ".join(f"{k}={val}" for k, val in opts.items()
