@@ -26,7 +26,6 @@ from .schedules import schedule
 
 Array = np.ndarray
 DEFAULT_EVERY = "log:100"
-EVENTS = ("born_dead", "died", "revived")
 
 
 def select_probes(record: str | Iterable[str]) -> list[str]:

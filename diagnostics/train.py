@@ -267,12 +267,11 @@ def train(
         raise ValueError(f"loss epochs must lie in 1..{E}")
     rec_index = {int(e): r for r, e in enumerate(rec)}
     loss_hist = np.full((rec.size, S), np.nan)
-    to_threshold = np.full(S, -1, dtype=np.int64)
+    levels = sorted({config.threshold, *map(float, thresholds)})  # loss levels to time
+    first_below = np.full((len(levels), S), -1, dtype=np.int64)  # first epoch at or below each
     diverged = np.full(S, -1, dtype=np.int64)
     final_loss = np.full(S, np.nan)
     min_loss = np.full(S, np.inf)
-    extra = np.asarray(sorted(set(thresholds)), dtype=np.float64)
-    first_below = np.full((extra.size, S), -1, dtype=np.int64)
     final_theta = np.empty_like(theta0)
     alive = np.arange(S)
     engine = _Engine(config, data, theta0.copy(), seeds)
@@ -289,12 +288,9 @@ def train(
             r = rec_index.get(epoch)
             if r is not None:
                 loss_hist[r, alive] = loss
-            reached = (loss <= config.threshold) & (to_threshold[alive] < 0)
-            if reached.any():
-                to_threshold[alive[reached]] = epoch
             min_loss[alive] = np.fmin(min_loss[alive], loss)
-            for j, t in enumerate(extra):
-                reached = (loss <= t) & (first_below[j, alive] < 0)
+            for j, level in enumerate(levels):
+                reached = (loss <= level) & (first_below[j, alive] < 0)
                 if reached.any():
                     first_below[j, alive[reached]] = epoch
             bad = ~(np.isfinite(loss) & np.isfinite(engine.theta.sum(axis=0)))
@@ -320,6 +316,7 @@ def train(
             final_theta[:, alive] = engine.theta
             _, grad, _ = full_gradient(layout, engine.theta, engine.acts, data.X, data.Y)
             max_abs_grad[alive] = np.abs(grad).max(axis=0)
+    to_threshold = first_below[levels.index(config.threshold)]
     outcome = np.full(S, "not_converged", dtype=object)
     outcome[max_abs_grad <= config.stuck_tol] = "stuck"
     outcome[to_threshold >= 0] = "converged"
@@ -339,5 +336,5 @@ def train(
         initial_params=layout.unpack(theta0),
         final_params=layout.unpack(final_theta),
         seconds=seconds,
-        epochs_to={float(t): first_below[j] for j, t in enumerate(extra)},
+        epochs_to={float(t): first_below[levels.index(float(t))] for t in thresholds},
     )

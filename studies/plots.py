@@ -24,7 +24,6 @@ _PALETTE = [
 _FIRST = ("relu", "tanh", "sigmoid")
 _ORDER = [*_FIRST, *(n for n in ACTIVATIONS if n not in _FIRST)]
 ACTIVATION_COLORS: dict[str, str] = dict(zip(_ORDER, _PALETTE, strict=False))
-VARIANT_CMAP = "viridis"  # for ordered non-activation series (depth, width, ...)
 
 plt.rcParams.update(
     {

@@ -84,8 +84,11 @@ def add_engine_args(parser: argparse.ArgumentParser, *, preset_default: str = "q
     d.add_argument("--targets", default=None, help="CSV target columns (default: the last)")
 
 
-def config_from_args(args: argparse.Namespace) -> tuple[Config, dict]:
-    """The Config and the data spec the flags describe (preset, then --config, then flags)."""
+def config_from_args(args: argparse.Namespace) -> tuple[Config, dict, dict]:
+    """Config, data spec and saved run record (from --config, else empty) the flags describe.
+
+    Precedence: the preset, then a saved config.json, then explicit flags.
+    """
     saved: dict = {}
     if args.config:
         saved = _read_saved(args.config)
@@ -108,7 +111,7 @@ def config_from_args(args: argparse.Namespace) -> tuple[Config, dict]:
     for key in ("inputs", "targets"):
         if getattr(args, key) is not None:
             data_spec[key] = [c.strip() for c in getattr(args, key).split(",")]
-    return config, data_spec | {"_saved": saved}
+    return config, data_spec, saved
 
 
 def load_data_spec(spec: dict):
@@ -168,8 +171,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    config, data_spec = config_from_args(args)
-    saved = data_spec.pop("_saved")
+    config, data_spec, saved = config_from_args(args)
     seeds_text = args.seeds or saved.get("seeds", "100")
     seeds = parse_seeds(seeds_text)
     data = load_data_spec(data_spec)
