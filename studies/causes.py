@@ -37,7 +37,7 @@ from . import plots
 from .base import StudyOptions, read_table
 from .runner import Cell, CellResult, concat
 from .stats import median_ci, wilson_interval
-from .summaries import epochs_summary, outcome_shares
+from .summaries import epochs_summary, outcome_shares, prefixed_proportion, read_proportion
 
 NAME = "causes"
 TITLE = "Causes: each quirk of the program switched off alone, the advice, and common remedies"
@@ -232,9 +232,7 @@ def failure_class(outcome: str, gradient: str, constant_output: int) -> str:
 
 
 def _share(k: int, n: int, prefix: str) -> dict:
-    lo, hi = wilson_interval(k, n)
-    return {f"{prefix}_count": int(k), f"{prefix}_share": k / n if n else math.nan,
-            f"{prefix}_ci_low": float(lo), f"{prefix}_ci_high": float(hi)}
+    return prefixed_proportion(prefix, k, n)
 
 
 # ---- tables ---------------------------------------------------------------------------------
@@ -733,9 +731,7 @@ def _stuck_vs_epoch_figure(tables_dir: Path, out_dir: Path) -> Path:
 
 
 def _prop(row, prefix: str) -> dict:
-    return {"share": float(row[f"{prefix}_share"]), "lo": float(row[f"{prefix}_ci_low"]),
-            "hi": float(row[f"{prefix}_ci_high"]), "count": int(row[f"{prefix}_count"]),
-            "n": int(row["n"] if "n" in row else row["n_failed"])}
+    return read_proportion(row, prefix, row["n"] if "n" in row else row["n_failed"])
 
 
 _NAN_PROP = {"share": math.nan, "lo": math.nan, "hi": math.nan, "count": 0, "n": 0}

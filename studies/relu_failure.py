@@ -41,7 +41,7 @@ from diagnostics.presets import PRESETS
 from . import plots
 from .base import StudyOptions, read_table
 from .runner import Cell, CellResult
-from .summaries import proportion
+from .summaries import prefixed_proportion, proportion, read_proportion
 
 NAME = "relu_failure"
 TITLE = "When and why ReLU networks fail: one factor at a time around the question's program"
@@ -318,11 +318,7 @@ def first_units_all_dead(dead_units: pd.DataFrame, widths) -> dict[int, int]:
 # ---- tables ----------------------------------------------------------------------------------
 
 
-def _prop(prefix: str, k: int, n: int) -> dict:
-    """``<prefix>_count/_share/_ci_low/_ci_high``: k/n and its 95% Wilson interval in [0, 1]."""
-    p = proportion(k, n)
-    return {f"{prefix}_count": p["count"], f"{prefix}_share": p["share"],
-            f"{prefix}_ci_low": max(0.0, p["ci_low"]), f"{prefix}_ci_high": min(1.0, p["ci_high"])}
+_prop = prefixed_proportion  # <prefix>_count/_share/_ci_low/_ci_high columns
 
 
 def _dead_at(metrics: pd.DataFrame, epoch: int, layer: int, metric: str) -> pd.Series:
@@ -671,11 +667,7 @@ def _theory_figure(tables_dir: Path, out_dir: Path) -> Path:
 # ---- findings (from the CSV files only) ------------------------------------------------------
 
 
-def _share(row, prefix: str, n: int) -> dict:
-    """{share, lo, hi, count, n} of the ``<prefix>_*`` columns of a table row."""
-    return {"share": float(row[f"{prefix}_share"]), "lo": float(row[f"{prefix}_ci_low"]),
-            "hi": float(row[f"{prefix}_ci_high"]), "count": int(row[f"{prefix}_count"]),
-            "n": int(n)}
+_share = read_proportion  # {share, lo, hi, count, n} from a row's <prefix>_* columns
 
 
 def _split(row) -> dict:

@@ -13,8 +13,9 @@ from pathlib import Path
 
 from .base import read_meta, read_table
 from .io import write_text
-from .stats import median_ci, wilson_interval
+from .stats import median_ci
 from .study_cmd import STUDY_NAMES, study_module
+from .summaries import prefixed_proportion, read_proportion
 
 VANISHING_RATIO = 0.1  # a first/last gradient ratio below this is a vanishing gradient
 FIX_SPEEDUP = 3.0  # fixing the quirks "explains" the slowness if it speeds training up this much
@@ -87,8 +88,7 @@ def _separated(a: dict, b: dict) -> int:
 
 
 def _proportion(k: int, n: int) -> dict:
-    lo, hi = wilson_interval(k, n)
-    return {"share": k / n if n else NAN, "lo": float(lo), "hi": float(hi), "count": k, "n": n}
+    return read_proportion(prefixed_proportion("p", k, n), "p", n)
 
 
 # ---- verdicts ---------------------------------------------------------------------------------

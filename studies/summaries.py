@@ -28,6 +28,20 @@ def proportion(k, n) -> dict:
             "ci_low": float(lo), "ci_high": float(hi)}
 
 
+def prefixed_proportion(prefix: str, k: int, n: int) -> dict:
+    """Table columns ``<prefix>_count/_share/_ci_low/_ci_high``: k/n, its 95% Wilson interval."""
+    p = proportion(k, n)
+    return {f"{prefix}_count": p["count"], f"{prefix}_share": p["share"],
+            f"{prefix}_ci_low": p["ci_low"], f"{prefix}_ci_high": p["ci_high"]}
+
+
+def read_proportion(row, prefix: str, n: int) -> dict:
+    """``{share, lo, hi, count, n}`` (the findings form) from a row's ``<prefix>_*`` columns."""
+    return {"share": float(row[f"{prefix}_share"]), "lo": float(row[f"{prefix}_ci_low"]),
+            "hi": float(row[f"{prefix}_ci_high"]), "count": int(row[f"{prefix}_count"]),
+            "n": int(n)}
+
+
 def outcome_shares(outcomes: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
     """One row per group and outcome: count, n, share and its 95% Wilson interval."""
     rows = []
