@@ -336,5 +336,5 @@ def train(
         initial_params=layout.unpack(theta0),
         final_params=layout.unpack(final_theta),
         seconds=seconds,
-        epochs_to={float(t): first_below[levels.index(float(t))] for t in thresholds},
+        epochs_to={t: first_below[levels.index(t)] for t in sorted(set(map(float, thresholds)))},
     )
