@@ -13,8 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from diagnostics.activations import ACTIVATIONS  # noqa: E402
-
-from .io import write_with  # noqa: E402
+from studies.run.files import write_with  # noqa: E402
 
 # one colour per activation, the same in every figure (Okabe-Ito first, then tab10)
 _PALETTE = [

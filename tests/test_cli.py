@@ -25,7 +25,7 @@ from diagnostics.presets import PRESETS
 from diagnostics.probes import GROUPS, PROBES
 from diagnostics.train import OUTCOMES
 from studies.cli import main
-from studies.train_cmd import CONFIG_FLAGS
+from studies.cli.train import CONFIG_FLAGS
 
 LAYERS = (2, 4, 4, 1)  # the question's network
 OUTCOME_COLUMNS = ["seed", "outcome", "epochs_to_threshold", "final_loss"]  # first, in order

@@ -9,11 +9,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from studies import question
-from studies.base import StudyOptions
 from studies.cli import main
-from studies.executors import Dask, Processes, Sequential, make_executor
-from studies.runner import run_cells, run_chunk
+from studies.question import grid as study_grid
+from studies.question import tables as study_tables
+from studies.run.cells import run_cells, run_chunk
+from studies.run.executors import Dask, Processes, Sequential, make_executor
+from studies.run.study import StudyOptions
 
 OPTS = StudyOptions(quick=True, seeds=12, epochs=60, activations=("relu", "tanh"),
                     lrs=(0.1,), cache_dir=None, progress=False)
@@ -21,9 +22,9 @@ KILL_MARKER = "ACTDIAG_TEST_KILL_MARKER"
 
 
 def tables(executor, chunk_seeds, cache_dir=None, work=None) -> dict[str, pd.DataFrame]:
-    results = run_cells(question.cells(OPTS), cache_dir=cache_dir, progress=False,
+    results = run_cells(study_grid.cells(OPTS), cache_dir=cache_dir, progress=False,
                         executor=executor, chunk_seeds=chunk_seeds, work=work)
-    return question.tables(results, OPTS)
+    return study_tables.tables(results, OPTS)
 
 
 def csv_text(frames: dict[str, pd.DataFrame]) -> dict[str, str]:
@@ -85,7 +86,7 @@ def test_rerun_resumes_from_the_cache_without_recomputing(reference, tmp_path, m
     assert not list(cache.rglob("*.tmp"))  # nothing half-written
     calls.clear()
     got = csv_text(tables(Sequential(), 4, cache_dir=cache, work=counting_ok(calls)))
-    n_chunks = sum(len(c.chunks(4)) for c in question.cells(OPTS))
+    n_chunks = sum(len(c.chunks(4)) for c in study_grid.cells(OPTS))
     assert len(calls) == n_chunks - 2  # the two cached chunks were not recomputed
     assert got == reference
 

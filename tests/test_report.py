@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from studies.base import StudyOptions, run_studies
+from studies.registry import STUDIES, findings_in
 from studies.report import write_report
-from studies.study_cmd import STUDY_NAMES, study_module
+from studies.run.study import StudyOptions, run_studies
 
 TINY = StudyOptions(quick=True, seeds=16, epochs=40, cache_dir=None, progress=False)
 
@@ -20,9 +20,14 @@ TINY = StudyOptions(quick=True, seeds=16, epochs=40, cache_dir=None, progress=Fa
 def run_dir(tmp_path_factory) -> Path:
     """Every study, tiny, and the report: the CSVs are real, only small."""
     out = tmp_path_factory.mktemp("report")
-    run_studies([study_module(n) for n in STUDY_NAMES], TINY, out)
-    write_report(out)
+    run_studies(list(STUDIES.values()), TINY, out)
+    report(out)
     return out
+
+
+def report(out: Path) -> Path:
+    """REPORT.md from the studies found in ``out``."""
+    return write_report(out, *findings_in(out))
 
 
 def copy_of(run_dir: Path, tmp_path: Path) -> Path:
@@ -83,12 +88,12 @@ def test_momentum_verdict_flips_when_momentum_fixes_the_failures(run_dir, tmp_pa
          failed_count=int(0.6 * n), failed_share=0.6, failed_ci_low=0.55, failed_ci_high=0.65)
     edit(d / "causes" / "variants.csv", {"variant": "momentum", "arm": "relu"},
          failed_count=0, failed_share=0.0, failed_ci_low=0.0, failed_ci_high=0.05)
-    write_report(d)
+    report(d)
     assert verdict((d / "REPORT.md").read_text(), "Momentum") == "holds"
     # and the other way round: momentum fails more often than plain SGD
     edit(d / "causes" / "variants.csv", {"variant": "momentum", "arm": "relu"},
          failed_count=int(0.9 * n), failed_share=0.9, failed_ci_low=0.85, failed_ci_high=0.95)
-    write_report(d)
+    report(d)
     text = (d / "REPORT.md").read_text()
     assert verdict(text, "Momentum") == "does not hold"
     assert "Momentum makes it worse" in text
@@ -100,12 +105,12 @@ def test_local_minimum_verdict_flips_when_stuck_seeds_have_a_gradient(run_dir, t
     # synthetic: 100 failed seeds, 95 of them dead networks with an exactly zero gradient
     edit(d / "causes" / "local_minimum.csv", where, n_failed=100, zero_gradient_count=95,
          dead_at_end_count=95, output_varies_count=5, constant_output_count=0)
-    write_report(d)
+    report(d)
     assert verdict((d / "REPORT.md").read_text(), "Local minima") == "does not hold"
     # flipped: the failed seeds keep a varying output and a non-zero gradient
     edit(d / "causes" / "local_minimum.csv", where, zero_gradient_count=5, dead_at_end_count=5,
          output_varies_count=95)
-    write_report(d)
+    report(d)
     text = (d / "REPORT.md").read_text()
     assert verdict(text, "Local minima") == "holds"
     assert "Of the 100 seeds" in text
@@ -119,20 +124,20 @@ def test_vanishing_verdict_follows_the_gradient_ratio(run_dir, tmp_path):
     # synthetic: the error reaching the first layer is 1e-6 of the last layer's
     frame.loc[z, "median"] = 1e-6
     frame.to_csv(path, index=False)
-    write_report(d)
+    report(d)
     text = (d / "REPORT.md").read_text()
     assert verdict(text, "Vanishing gradients") in ("holds", "partly holds")
     assert "That is a vanishing gradient" in text
     frame.loc[z, "median"] = 1.0  # no vanishing at all
     frame.to_csv(path, index=False)
-    write_report(d)
+    report(d)
     assert "That is a vanishing gradient" not in (d / "REPORT.md").read_text()
 
 
 def test_a_missing_study_is_reported_as_not_measured(run_dir, tmp_path):
     d = copy_of(run_dir, tmp_path)
     shutil.rmtree(d / "causes")
-    write_report(d)
+    report(d)
     text = (d / "REPORT.md").read_text()
     assert verdict(text, "Momentum") == "not measured"
     assert verdict(text, "Local minima") == "not measured"

@@ -6,7 +6,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from studies import stats
+from studies.stats import intervals as stats
 
 Z = 1.96
 

@@ -8,12 +8,15 @@ import numpy as np
 import pytest
 
 from diagnostics.train import OUTCOMES
-from studies import causes as study
-from studies.base import StudyOptions, read_table, run_study
+from studies.causes import STUDY
+from studies.causes import findings as study_findings
+from studies.causes import grid as study_grid
+from studies.causes import tables as study_tables
+from studies.run.study import StudyOptions, read_table, run_study
 
 SEEDS, EPOCHS = 24, 60
-RELU_VARIANTS = [v for v, (_, applies) in study.VARIANTS.items()]
-SMOOTH_VARIANTS = [v for v, (_, applies) in study.VARIANTS.items() if applies == "all"]
+RELU_VARIANTS = [v for v, (_, applies) in study_grid.VARIANTS.items()]
+SMOOTH_VARIANTS = [v for v, (_, applies) in study_grid.VARIANTS.items() if applies == "all"]
 TABLES = {
     "variants": [
         "variant", "arm", "activation", "lr", "epochs", "threshold", "n",
@@ -52,8 +55,8 @@ FIGURES = ["ranking.png", "relu_outcomes.png", "epochs.png", "local_minimum.png"
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("causes")
     opts = StudyOptions(quick=True, seeds=SEEDS, epochs=EPOCHS, cache_dir=None, progress=False)
-    meta = run_study(study, opts, out)
-    return out / study.NAME, meta
+    meta = run_study(STUDY, opts, out)
+    return out / study_grid.NAME, meta
 
 
 def _ok_ci(low, est, high) -> bool:
@@ -75,7 +78,7 @@ def test_files_and_columns(run):
 
 
 def test_grid_follows_the_variants_and_options():
-    cells = study.cells(StudyOptions(quick=True, seeds=5, epochs=10))
+    cells = study_grid.cells(StudyOptions(quick=True, seeds=5, epochs=10))
     by_arm = {}
     for c in cells:
         by_arm.setdefault(c.label_dict["arm"], []).append(c)
@@ -93,7 +96,7 @@ def test_grid_follows_the_variants_and_options():
                                                       "xavier_normal", "zero")
     assert all(c.record for c in by_arm["relu"]) and not any(c.record for c in by_arm["tanh"])
     assert all(c.seeds == (0, 5) and c.config.epochs == 10 for c in cells)
-    custom = study.cells(StudyOptions(activations=("tanh",), lrs=(0.05, 0.2),
+    custom = study_grid.cells(StudyOptions(activations=("tanh",), lrs=(0.05, 0.2),
                                       layers=(2, 3, 1), seeds=4, epochs=7))
     assert {c.label_dict["arm"] for c in custom} == {"tanh"}
     assert len(custom) == 2 * len(SMOOTH_VARIANTS)
@@ -213,7 +216,7 @@ def test_ranking_matches_variants(run):
 
 def test_findings(run):
     d, _ = run
-    f = study.findings(d)
+    f = study_findings.findings(d)
     assert set(f["variants"]) == set(RELU_VARIANTS)
     faithful = f["variants"]["faithful"]
     for key in ("relu_stuck", "relu_converged"):
@@ -251,48 +254,48 @@ def test_findings(run):
     ],
 )
 def test_newcombe_difference(k1, n1, k2, n2, lo, hi):
-    d, low, high = study.newcombe_difference(k1, n1, k2, n2)
+    d, low, high = study_tables.newcombe_difference(k1, n1, k2, n2)
     assert d == pytest.approx(k1 / n1 - k2 / n2)
     assert low == pytest.approx(lo, abs=1e-4) and high == pytest.approx(hi, abs=1e-4)
-    assert all(math.isnan(x) for x in study.newcombe_difference(0, 0, 1, 2))
+    assert all(math.isnan(x) for x in study_tables.newcombe_difference(0, 0, 1, 2))
 
 
 def test_fold_change_with_censoring():
     inf = math.inf
-    assert study.fold_change((100, 80, 120), (200, 150, 260), 1000) == pytest.approx(
+    assert study_tables.fold_change((100, 80, 120), (200, 150, 260), 1000) == pytest.approx(
         (0.5, 80 / 260, 120 / 150, "exact"))
-    effect, lo, hi, bound = study.fold_change((100, 80, 120), (inf, 900, inf), 1000)
+    effect, lo, hi, bound = study_tables.fold_change((100, 80, 120), (inf, 900, inf), 1000)
     assert (effect, lo, bound) == (pytest.approx(0.1), 0.0, "at_most")
     assert hi == pytest.approx(120 / 900)
-    effect, lo, hi, bound = study.fold_change((inf, inf, inf), (100, 80, 120), 1000)
+    effect, lo, hi, bound = study_tables.fold_change((inf, inf, inf), (100, 80, 120), 1000)
     assert (effect, bound, hi) == (pytest.approx(10.0), "at_least", inf)
     assert lo == pytest.approx(1000 / 120)
-    effect, lo, hi, bound = study.fold_change((inf, 900, inf), (inf, inf, inf), 1000)
+    effect, lo, hi, bound = study_tables.fold_change((inf, 900, inf), (inf, inf, inf), 1000)
     assert math.isnan(effect) and bound == "unknown" and (lo, hi) == (0.0, inf)
 
 
 def test_dead_pattern_names():
-    assert study.dead_pattern({1: 0.5, 2: 1.0, 3: 1.0}, 3) == "hidden 2 + output dead"
-    assert study.dead_pattern({1: 1.0, 2: 0.0, 3: 0.0}, 3) == "hidden 1 dead"
-    assert study.dead_pattern({1: 0.25, 2: 0.5}, 3) == "no layer all dead"
-    assert study.dead_pattern({1: 0.0, 2: 1.0}, 3) == "hidden 2 dead"  # identity output
-    assert study.dead_pattern({}, 3) == "no dead-unit probe"
-    assert study.dead_pattern({1: 1.0}, 1) == "output dead"
+    assert study_tables.dead_pattern({1: 0.5, 2: 1.0, 3: 1.0}, 3) == "hidden 2 + output dead"
+    assert study_tables.dead_pattern({1: 1.0, 2: 0.0, 3: 0.0}, 3) == "hidden 1 dead"
+    assert study_tables.dead_pattern({1: 0.25, 2: 0.5}, 3) == "no layer all dead"
+    assert study_tables.dead_pattern({1: 0.0, 2: 1.0}, 3) == "hidden 2 dead"  # identity output
+    assert study_tables.dead_pattern({}, 3) == "no dead-unit probe"
+    assert study_tables.dead_pattern({1: 1.0}, 1) == "output dead"
 
 
 def test_gradient_and_failure_classes():
-    assert study.gradient_class(0.0, 0.0) == "zero"
-    assert study.gradient_class(1.47, 0.0) == "bias_only"
-    assert study.gradient_class(1e-53, 1e-53) == "weights"
-    assert study.failure_class("stuck", "zero", 1) == "zero_gradient"
-    assert study.failure_class("not_converged", "bias_only", 1) == "constant_output"
-    assert study.failure_class("not_converged", "weights", 0) == "output_varies"
-    assert study.failure_class("converged", "weights", 0) == ""
-    assert study.failure_class("diverged", "diverged", 0) == ""
+    assert study_tables.gradient_class(0.0, 0.0) == "zero"
+    assert study_tables.gradient_class(1.47, 0.0) == "bias_only"
+    assert study_tables.gradient_class(1e-53, 1e-53) == "weights"
+    assert study_tables.failure_class("stuck", "zero", 1) == "zero_gradient"
+    assert study_tables.failure_class("not_converged", "bias_only", 1) == "constant_output"
+    assert study_tables.failure_class("not_converged", "weights", 0) == "output_varies"
+    assert study_tables.failure_class("converged", "weights", 0) == ""
+    assert study_tables.failure_class("diverged", "diverged", 0) == ""
 
 
 def test_record_epochs():
-    assert study.record_epochs(1) == [0, 1]
-    e = study.record_epochs(2000)
+    assert study_grid.record_epochs(1) == [0, 1]
+    e = study_grid.record_epochs(2000)
     assert e[0] == 0 and e[-1] == 2000 and 1000 in e and 1 in e
     assert e == sorted(set(e)) and len(e) <= 13

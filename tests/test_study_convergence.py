@@ -10,8 +10,12 @@ import pytest
 
 from diagnostics.activations import ACTIVATIONS
 from diagnostics.train import OUTCOMES
-from studies import convergence as study
-from studies.base import StudyOptions, read_table, run_study
+from studies.convergence import STUDY
+from studies.convergence import figures as study_figures
+from studies.convergence import findings as study_findings
+from studies.convergence import grid as study_grid
+from studies.convergence import tables as study_tables
+from studies.run.study import StudyOptions, read_table, run_study
 
 SEEDS, EPOCHS = 12, 120
 OUTCOME_COLUMNS = [f"{o}_{k}" for o in OUTCOMES for k in ("count", "share", "ci_low", "ci_high")]
@@ -25,8 +29,8 @@ SUMMARY_COLUMNS = [
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("convergence")
     opts = StudyOptions(quick=True, seeds=SEEDS, epochs=EPOCHS, cache_dir=None, progress=False)
-    meta = run_study(study, opts, out)
-    return out / study.NAME, meta
+    meta = run_study(STUDY, opts, out)
+    return out / study_grid.NAME, meta
 
 
 def test_files_and_columns(run):
@@ -40,7 +44,8 @@ def test_files_and_columns(run):
     assert list(read_table(d, "survival").columns) == ["activation", "lr", "epoch", "not_converged"]
     assert list(read_table(d, "loss_bands").columns) == [
         "activation", "lr", "epoch", "q25", "median", "q75", "n", "n_finite"]
-    assert meta["cells"] == len(ACTIVATIONS) + len(study.GRID_ACTIVATIONS) * len(study.GRID_LRS)
+    grid_cells = len(study_grid.GRID_ACTIVATIONS) * len(study_grid.GRID_LRS)
+    assert meta["cells"] == len(ACTIVATIONS) + grid_cells
 
 
 @pytest.mark.parametrize("table", ["medians", "lr_grid"])
@@ -74,11 +79,11 @@ def test_main_grid_covers_every_activation(run):
     d, _ = run
     med = read_table(d, "medians")
     assert sorted(med.activation) == sorted(ACTIVATIONS)
-    assert (med.lr == study.MAIN_LR).all() and (med.epochs == EPOCHS).all()
+    assert (med.lr == study_grid.MAIN_LR).all() and (med.epochs == EPOCHS).all()
     grid = read_table(d, "lr_grid")
-    assert (grid.epochs == study.grid_epochs(EPOCHS)).all()
-    assert sorted(grid.groupby("activation").lr.apply(tuple).iloc[0]) == list(study.GRID_LRS)
-    assert set(grid.activation) == set(study.GRID_ACTIVATIONS)
+    assert (grid.epochs == study_grid.grid_epochs(EPOCHS)).all()
+    assert sorted(grid.groupby("activation").lr.apply(tuple).iloc[0]) == list(study_grid.GRID_LRS)
+    assert set(grid.activation) == set(study_grid.GRID_ACTIVATIONS)
 
 
 def test_survival_curves(run):
@@ -112,11 +117,11 @@ def test_grid_agrees_with_main_run(run):
     d, _ = run
     per_seed = read_table(d, "per_seed")
     grid = read_table(d, "lr_grid")
-    budget = study.grid_epochs(EPOCHS)
-    for act in study.GRID_ACTIVATIONS:
+    budget = study_grid.grid_epochs(EPOCHS)
+    for act in study_grid.GRID_ACTIVATIONS:
         p = per_seed[per_seed.activation == act]
-        e = study.effective_epochs(p)
-        g = grid[(grid.activation == act) & (grid.lr == study.MAIN_LR)].iloc[0]
+        e = study_tables.effective_epochs(p)
+        g = grid[(grid.activation == act) & (grid.lr == study_grid.MAIN_LR)].iloc[0]
         assert g.converged_count == int(((e >= 0) & (e <= budget)).sum())
         div = int(((p.diverged_epoch > 0) & (p.diverged_epoch <= budget)).sum())
         assert g.diverged_count == div
@@ -124,8 +129,8 @@ def test_grid_agrees_with_main_run(run):
 
 def test_findings(run):
     d, meta = run
-    f = study.findings(d)
-    assert f["lr"] == study.MAIN_LR and f["epochs"] == EPOCHS and f["seeds"] == SEEDS
+    f = study_findings.findings(d)
+    assert f["lr"] == study_grid.MAIN_LR and f["epochs"] == EPOCHS and f["seeds"] == SEEDS
     assert f["threshold"] == pytest.approx(1e-3)
     assert sorted(f["fastest"]) == sorted(ACTIVATIONS)
     meds = [f["medians"][a]["median"] for a in f["fastest"]]
@@ -133,20 +138,20 @@ def test_findings(run):
     for a, m in f["medians"].items():
         assert set(m) >= {"median", "lo", "hi", "reached", "n"}, a
         assert m["n"] == SEEDS
-    assert set(f["lr_grid"]) == set(study.GRID_ACTIVATIONS)
+    assert set(f["lr_grid"]) == set(study_grid.GRID_ACTIVATIONS)
     for per_lr in f["lr_grid"].values():
-        assert sorted(per_lr, key=float) == [f"{lr:g}" for lr in study.GRID_LRS]
+        assert sorted(per_lr, key=float) == [f"{lr:g}" for lr in study_grid.GRID_LRS]
         for v in per_lr.values():
             assert set(v) >= {"median", "lo", "hi", "diverged_share"}
             assert 0.0 <= v["diverged_share"] <= 1.0
-    assert set(f["best_lr"]) == set(study.GRID_ACTIVATIONS)
+    assert set(f["best_lr"]) == set(study_grid.GRID_ACTIVATIONS)
 
 
 # ---- helpers -------------------------------------------------------------------------------
 
 
 def test_quantiles_with_inf_by_hand():
-    q = study.quantiles_with_inf
+    q = study_tables.quantiles_with_inf
     # sorted [1, 2, 3, 4]: h = 0.75, 1.5, 2.25
     np.testing.assert_allclose(q([4, 1, 3, 2], (0.25, 0.5, 0.75)), [1.75, 2.5, 3.25])
     # [1, 2, inf, inf]: q25 = 1.75; median between 2 and inf -> inf; q75 between infs -> inf
@@ -159,7 +164,7 @@ def test_quantiles_with_inf_by_hand():
 def test_effective_epochs_censors_diverged():
     o = pd.DataFrame({"outcome": ["converged", "diverged", "diverged", "not_converged"],
                       "epochs_to_threshold": [10, 7, -1, -1]})
-    assert study.effective_epochs(o).tolist() == [10, -1, -1, -1]
+    assert study_tables.effective_epochs(o).tolist() == [10, -1, -1, -1]
 
 
 def test_summarize_by_hand():
@@ -171,7 +176,7 @@ def test_summarize_by_hand():
         "min_loss": [1e-4, 1e-4, 1e-4, 1e-4, 1e-9, 0.5, 0.25],
         "diverged_epoch": [-1, -1, -1, -1, 11, -1, -1],
     })
-    r = study.summarize(o, ["activation", "lr"], budget=20).iloc[0]
+    r = study_tables.summarize(o, ["activation", "lr"], budget=20).iloc[0]
     assert r.epochs == 20 and r.n == 7 and r.reached == 4
     # sorted effective times: 3, 5, 7, 9, inf, inf, inf -> median 9
     assert r["median"] == 9.0
@@ -190,7 +195,7 @@ def test_loss_bands_count_missing_seeds_as_inf():
         "loss": [1.0, 2.0, 3.0, 0.5, np.inf],  # seed 1 hit inf at epoch 2
     })
     groups = pd.DataFrame({"activation": ["a", "a", "b"], "lr": [0.1, 0.1, 0.1]})
-    b = study.loss_bands_all_seeds(loss, groups, seeds=range(4), epochs=[1, 2])
+    b = study_tables.loss_bands_all_seeds(loss, groups, seeds=range(4), epochs=[1, 2])
     assert len(b) == 4  # group b has no loss rows at all (every seed diverged at once)
     assert (b[b.activation == "b"][["q25", "median", "q75"]] == np.inf).all(axis=None)
     b = b[b.activation == "a"]
@@ -204,10 +209,10 @@ def test_fastest_order_and_main_lr():
     m = pd.DataFrame({"activation": ["x", "y", "z", "w"],
                       "median": [np.inf, 50.0, np.inf, 50.0],
                       "converged_share": [0.1, 0.9, 0.4, 0.95]})
-    assert study.fastest_order(m) == ["w", "y", "z", "x"]
-    assert study.main_lr((0.003, 0.1, 0.3)) == 0.1
-    assert study.main_lr((0.5, 0.05, 0.01)) == 0.05
-    assert study.main_lr((0.2,)) == 0.2
-    assert study.grid_epochs(2000) == 1000 and study.grid_epochs(1) == 1
+    assert study_figures.fastest_order(m) == ["w", "y", "z", "x"]
+    assert study_grid.main_lr((0.003, 0.1, 0.3)) == 0.1
+    assert study_grid.main_lr((0.5, 0.05, 0.01)) == 0.05
+    assert study_grid.main_lr((0.2,)) == 0.2
+    assert study_grid.grid_epochs(2000) == 1000 and study_grid.grid_epochs(1) == 1
     with pytest.raises(ValueError):
-        study.main_lr(())
+        study_grid.main_lr(())

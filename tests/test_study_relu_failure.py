@@ -12,8 +12,11 @@ import pytest
 from diagnostics import theory
 from diagnostics.data import question_data
 from diagnostics.presets import PRESETS
-from studies import relu_failure as study
-from studies.base import StudyOptions, run_study
+from studies.relu_failure import STUDY
+from studies.relu_failure import findings as study_findings
+from studies.relu_failure import grid as study_grid
+from studies.relu_failure import tables as study_tables
+from studies.run.study import StudyOptions, run_study
 
 SEEDS, EPOCHS = 12, 20
 TABLES = {
@@ -43,8 +46,8 @@ SHARES = ("failure", "born_dead", "died", "other", "converged")
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("relu_failure")
     opts = StudyOptions(quick=True, seeds=SEEDS, epochs=EPOCHS, cache_dir=None, progress=False)
-    meta = run_study(study, opts, out)
-    target = out / study.NAME
+    meta = run_study(STUDY, opts, out)
+    target = out / study_grid.NAME
     tables = {name: pd.read_csv(target / f"{name}.csv") for name in TABLES}
     return target, tables, meta
 
@@ -81,7 +84,7 @@ def test_failure_split_is_a_partition_with_valid_intervals(run):
 def test_one_baseline_per_factor_and_it_is_the_same_cell(run):
     _, t, _ = run
     f = t["failure"]
-    assert set(f.factor) == {"baseline", *study.FACTORS}
+    assert set(f.factor) == {"baseline", *study_grid.FACTORS}
     base = f[f.factor == "baseline"].iloc[0]
     for name, part in f[f.factor != "baseline"].groupby("factor"):
         assert part.is_baseline.sum() == 1, name
@@ -133,8 +136,8 @@ def test_born_dead_theory_is_consistent(run):
     assert np.allclose(bw.theory_p, p)
     assert np.allclose(bw.theory_all_dead, p ** bw.width)
     ens = bw[bw.source == "ensemble"].sort_values("width")
-    assert ens.width.tolist() == list(range(1, study.ENSEMBLE_WIDTH + 1))
-    assert (ens.n_seeds == SEEDS * study.ENSEMBLE_PER_SEED).all()
+    assert ens.width.tolist() == list(range(1, study_grid.ENSEMBLE_WIDTH + 1))
+    assert (ens.n_seeds == SEEDS * study_grid.ENSEMBLE_PER_SEED).all()
     assert (np.diff(ens.all_dead_count) <= 0).all()  # first n units all dead is nested in n
     assert (ens.unit_n == ens.n_seeds * ens.width).all()
     assert ens.all_dead_count.iloc[0] == ens.unit_count.iloc[0]  # n = 1: the same event
@@ -160,14 +163,14 @@ def test_conditions_and_second_layer_closed_forms(run):
 
 def test_findings_shape_and_order(run):
     target, t, _ = run
-    f = study.findings(target)
+    f = study_findings.findings(target)
     json.dumps(f, allow_nan=False)
     for k in ("failure", "born_dead", "died", "other"):
         d = f["baseline"][k]
         assert set(d) >= {"share", "lo", "hi", "count", "n"} and d["n"] == SEEDS
         assert d["lo"] <= d["share"] <= d["hi"]
     assert f["baseline"]["dead_initial"]["count"] >= f["baseline"]["born_dead"]["count"]
-    assert set(f["factors"]) == set(study.FACTORS)
+    assert set(f["factors"]) == set(study_grid.FACTORS)
     assert set(f["factors"]["lr"]) == {"0.001", "0.003", "0.01", "0.03", "0.1"}
     assert f["factors"]["init"]["rai"]["failure"]["n"] == SEEDS
     shares = [b["failure_share"] for b in f["best"]]
@@ -187,25 +190,26 @@ def test_findings_shape_and_order(run):
 def test_unit_dead_probability_hand_values():
     axes = np.array([[1.0, 0.0], [0.0, 1.0]])
     # zero bias, data on both positive axes: w1 <= 0 and w2 <= 0, a quarter of the plane
-    assert study.unit_dead_probability(axes, 1.0, 0.0) == pytest.approx(0.25, abs=1e-6)
+    assert study_tables.unit_dead_probability(axes, 1.0, 0.0) == pytest.approx(0.25, abs=1e-6)
     # 1-D positive data, zero bias: dead iff w <= 0
-    assert study.unit_dead_probability(np.array([[1.0], [2.0]]), 3.0, 0.0) == pytest.approx(
+    assert study_tables.unit_dead_probability(np.array([[1.0], [2.0]]), 3.0, 0.0) == pytest.approx(
         0.5, abs=1e-6)
     # a row at the origin gives z = b = 0 <= 0: it imposes nothing
     with_origin = np.vstack([axes, [0.0, 0.0]])
-    assert study.unit_dead_probability(with_origin, 1.0, 0.0) == pytest.approx(0.25, abs=1e-6)
+    p_origin = study_tables.unit_dead_probability(with_origin, 1.0, 0.0)
+    assert p_origin == pytest.approx(0.25, abs=1e-6)
     # equal scales: the i.i.d. closed form, whatever the scale
     X = question_data().X
     p = theory.dead_probability(X)
     for s in (0.1, 1.0, 7.0):
-        assert study.unit_dead_probability(X, s, s) == pytest.approx(p, abs=1e-12)
+        assert study_tables.unit_dead_probability(X, s, s) == pytest.approx(p, abs=1e-12)
     # unequal scales: the closed form on rescaled data; 1-D [-1, 1] with w ~ N(0, 1), b = N(0, 1)
     one_d = np.array([[-1.0], [1.0]])
-    assert study.unit_dead_probability(one_d, 1.0, 1.0) == pytest.approx(0.25)
+    assert study_tables.unit_dead_probability(one_d, 1.0, 1.0) == pytest.approx(0.25)
     # w ~ N(0, 4): data effectively [-2, 2], p = 1/2 - 2 atan(2) / (2 pi)
-    assert study.unit_dead_probability(one_d, 2.0, 1.0) == pytest.approx(
+    assert study_tables.unit_dead_probability(one_d, 2.0, 1.0) == pytest.approx(
         0.5 - math.atan(2.0) / math.pi)
-    assert math.isnan(study.unit_dead_probability(X, 1.0, math.nan))
+    assert math.isnan(study_tables.unit_dead_probability(X, 1.0, math.nan))
 
 
 def test_unit_dead_probability_against_monte_carlo_with_unequal_scales():
@@ -216,11 +220,11 @@ def test_unit_dead_probability_against_monte_carlo_with_unequal_scales():
     b = rng.normal(0.0, 1.3, size=(n, 1))
     mc = float(np.mean(np.max(w @ X.T + b, axis=1) <= 0))
     se = math.sqrt(mc * (1 - mc) / n)
-    assert abs(study.unit_dead_probability(X, 0.5, 1.3) - mc) < 4 * se
+    assert abs(study_tables.unit_dead_probability(X, 0.5, 1.3) - mc) < 4 * se
 
 
 def test_classify_partition():
-    got = study.classify([True, True, False, False, False, False],
+    got = study_tables.classify([True, True, False, False, False, False],
                          [True, False, True, True, False, False],
                          [False, False, False, True, True, False])
     assert got.tolist() == ["converged", "converged", "born_dead", "born_dead", "died", "other"]
@@ -230,32 +234,32 @@ def test_first_units_all_dead_by_hand():
     dead = pd.DataFrame({"seed": [0, 0, 0, 1, 1, 2, 3],
                          "unit": [0, 1, 2, 0, 2, 1, 0]})
     # seed 0: units 0,1,2; seed 1: 0,2; seed 2: 1; seed 3: 0
-    assert study.first_units_all_dead(dead, [1, 2, 3, 4]) == {1: 3, 2: 1, 3: 1, 4: 0}
+    assert study_tables.first_units_all_dead(dead, [1, 2, 3, 4]) == {1: 3, 2: 1, 3: 1, 4: 0}
 
 
 def test_weight_std_values():
-    assert study.weight_std("standard_normal", 2, 4) == 1.0
-    assert study.weight_std("xavier_normal", 2, 4) == pytest.approx(math.sqrt(1 / 3))
-    assert study.weight_std("he_normal", 8, 3) == pytest.approx(0.5)
-    assert math.isnan(study.weight_std("rai", 2, 4))
+    assert study_grid.weight_std("standard_normal", 2, 4) == 1.0
+    assert study_grid.weight_std("xavier_normal", 2, 4) == pytest.approx(math.sqrt(1 / 3))
+    assert study_grid.weight_std("he_normal", 8, 3) == pytest.approx(0.5)
+    assert math.isnan(study_grid.weight_std("rai", 2, 4))
 
 
 def test_grid_honours_options_and_shares_the_baseline():
     opts = StudyOptions(lrs=(0.05,), activations=("relu", "elu"), seeds=3, epochs=5)
-    base = study.baseline(opts, 5)
+    base = study_grid.baseline(opts, 5)
     assert base == PRESETS["question"].replace(epochs=5)
-    rows = study.grid(opts, base)
+    rows = study_grid.grid(opts, base)
     lr = [r for r in rows if r.factor == "lr"]
     assert [r.value for r in lr] == ["0.01", "0.05"] and lr[0].is_baseline
     act = [r for r in rows if r.factor == "activation"]
     assert [r.value for r in act] == ["relu", "elu"] and act[1].config.activation == "elu"
     depth = {r.value: r.config.layers for r in rows if r.factor == "depth"}
     assert depth["1"] == (2, 4, 1) and depth["10"] == (2, *(4,) * 10, 1)
-    cells = study.cells(opts)
+    cells = study_grid.cells(opts)
     trained = [c for c in cells if c.label_dict["part"] == "trained"]
     assert len(trained) == len({c.labels for c in trained})  # the baseline is trained once
     assert sum(c.label_dict["factor"] == "baseline" for c in trained) == 1
     assert len(trained) == len(rows) - sum(r.is_baseline for r in rows) + 1
     assert all(c.seeds == (0, 3) and c.config.epochs == 5 for c in trained)
-    custom = study.grid(StudyOptions(layers=(2, 3, 5, 1)), base.replace(layers=(2, 3, 5, 1)))
+    custom = study_grid.grid(StudyOptions(layers=(2, 3, 5, 1)), base.replace(layers=(2, 3, 5, 1)))
     assert not any(r.is_baseline for r in custom if r.factor == "width")  # not on the axis

@@ -6,8 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from studies import vanishing
-from studies.base import StudyOptions, read_table, run_study
+from studies.run.study import StudyOptions, read_table, run_study
+from studies.vanishing import STUDY
+from studies.vanishing import figures as study_figures
+from studies.vanishing import findings as study_findings
+from studies.vanishing import grid as study_grid
+from studies.vanishing import tables as study_tables
 
 SEEDS = 6
 EPOCHS = 4
@@ -39,8 +43,8 @@ FIGURES = ["ratio_vs_depth.png", "per_layer_profile.png", "per_layer_factor.png"
 def out(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("vanishing")
     opts = StudyOptions(quick=True, seeds=SEEDS, epochs=EPOCHS, cache_dir=None, progress=False)
-    meta = run_study(vanishing, opts, tmp)
-    return tmp / vanishing.NAME, meta
+    meta = run_study(STUDY, opts, tmp)
+    return tmp / study_grid.NAME, meta
 
 
 def test_every_promised_file_and_column_exists(out):
@@ -58,8 +62,8 @@ def test_at_init_quantiles_are_ordered_and_count_every_seed(out):
     t = read_table(out[0], "at_init")
     assert (t.q25 <= t["median"] + 1e-300).all() and (t["median"] <= t.q75 + 1e-300).all()
     assert (t.n == SEEDS).all() and (t.n_defined <= t.n).all()
-    assert set(t.depth) == set(vanishing.QUICK_DEPTHS)
-    assert (t.width == vanishing.WIDTH).all()
+    assert set(t.depth) == set(study_grid.QUICK_DEPTHS)
+    assert (t.width == study_grid.WIDTH).all()
     for (depth, metric), part in t.groupby(["depth", "metric"]):
         layers = sorted(part.layer.unique())
         hidden_only = metric in ("saturation_fraction",)
@@ -110,7 +114,7 @@ def test_heatmap_saturation_and_outcomes_are_consistent(out):
     d = out[0]
     h = read_table(d, "heatmap")
     assert (h.n <= SEEDS).all() and (h.n >= 1).all()
-    assert set(h.depth) == set(vanishing.QUICK_TRAIN_DEPTHS)
+    assert set(h.depth) == set(study_grid.QUICK_TRAIN_DEPTHS)
     assert h[h.activation == "relu"].saturation_fraction.isna().all()
     s = h.saturation_fraction.dropna()
     assert ((s >= 0) & (s <= 1)).all()
@@ -146,8 +150,8 @@ def test_question_network_table(out):
 
 def test_findings_read_back_the_tables(out):
     d = out[0]
-    f = vanishing.findings(d)
-    assert f["width"] == vanishing.WIDTH and f["depths"] == list(vanishing.QUICK_DEPTHS)
+    f = study_findings.findings(d)
+    assert f["width"] == study_grid.WIDTH and f["depths"] == list(study_grid.QUICK_DEPTHS)
     assert f["sigmoid_bound_holds"] is True
     for key in ("question_network", "question_network_z", "question_network_fixed"):
         assert set(f[key]) == {"relu", "tanh", "sigmoid"}
@@ -157,13 +161,13 @@ def test_findings_read_back_the_tables(out):
     r = ratio[(ratio.quantity == "W") & (ratio.activation == "tanh")
               & (ratio.init == "xavier_normal") & (ratio.depth == 20)].iloc[0]
     assert f["ratio"]["tanh/xavier_normal"]["20"]["median"] == pytest.approx(r["median"])
-    assert set(f["ratio"]) == {f"{a}/{i}" for a in vanishing.ACTIVATIONS for i in vanishing.INITS}
+    assert set(f["ratio"]) == {f"{a}/{i}" for a in study_grid.ACTIVATIONS for i in study_grid.INITS}
     assert f["factor"]["tanh/lecun_uniform"]["theory"] == pytest.approx(1 / 3)
     assert set(f["saturation"]) == {f"{a}/{i}" for a in ("tanh", "sigmoid")
-                                    for i in vanishing.INITS}
+                                    for i in study_grid.INITS}
     for v in f["saturation"].values():
         assert 0 <= v["initial"] <= 1 and 0 <= v["final"] <= 1
-    assert f["trained_depth"] == vanishing.QUICK_TRAIN_DEPTHS[0]
+    assert f["trained_depth"] == study_grid.QUICK_TRAIN_DEPTHS[0]
     assert f["train_epochs"] == EPOCHS and f["seeds_train"] == SEEDS
 
 
@@ -171,22 +175,22 @@ def test_findings_read_back_the_tables(out):
 
 
 def test_safe_ratio():
-    got = vanishing.safe_ratio([1.0, 0.0, 2.0, 0.0], [2.0, 0.0, 0.0, 4.0])
+    got = study_tables.safe_ratio([1.0, 0.0, 2.0, 0.0], [2.0, 0.0, 0.0, 4.0])
     assert got[0] == 0.5 and math.isnan(got[1]) and math.isnan(got[2]) and got[3] == 0.0
 
 
 def test_theory_and_bounds_by_hand():
-    assert vanishing.theory_factor("tanh", "lecun_uniform") == pytest.approx(1 / 3)
-    assert vanishing.theory_factor("relu", "xavier_normal") == 0.5
-    assert vanishing.theory_factor("relu", "he_normal") == 1.0
-    assert math.isnan(vanishing.theory_factor("sigmoid", "he_normal"))
+    assert study_tables.theory_factor("tanh", "lecun_uniform") == pytest.approx(1 / 3)
+    assert study_tables.theory_factor("relu", "xavier_normal") == 0.5
+    assert study_tables.theory_factor("relu", "he_normal") == 1.0
+    assert math.isnan(study_tables.theory_factor("sigmoid", "he_normal"))
     # n·Var[w]·max act'^2 with n = 16
-    assert vanishing.mean_field_bound("sigmoid", "xavier_normal", 16) == pytest.approx(1 / 16)
-    assert vanishing.mean_field_bound("tanh", "lecun_uniform", 16) == pytest.approx(1 / 3)
-    assert vanishing.mean_field_bound("relu", "standard_normal", 16) == 16.0
-    assert vanishing.he_formula("relu", "lecun_uniform", 16) == pytest.approx(1 / 6)
-    assert vanishing.he_formula("relu", "he_normal", 16) == pytest.approx(1.0)
-    assert math.isnan(vanishing.he_formula("tanh", "he_normal", 16))
+    assert study_tables.mean_field_bound("sigmoid", "xavier_normal", 16) == pytest.approx(1 / 16)
+    assert study_tables.mean_field_bound("tanh", "lecun_uniform", 16) == pytest.approx(1 / 3)
+    assert study_tables.mean_field_bound("relu", "standard_normal", 16) == 16.0
+    assert study_tables.he_formula("relu", "lecun_uniform", 16) == pytest.approx(1 / 6)
+    assert study_tables.he_formula("relu", "he_normal", 16) == pytest.approx(1.0)
+    assert math.isnan(study_tables.he_formula("tanh", "he_normal", 16))
 
 
 def test_per_seed_chains_by_hand():
@@ -197,7 +201,7 @@ def test_per_seed_chains_by_hand():
         "grad_norm_W": [2.0, 1.0, 4.0], "grad_norm_z": [0.01, 0.1, 1.0],
         "weight_norm": [5.0, 2.0, 3.0], "gain": [0.2, 0.25, 1.0],
     })
-    row = vanishing.per_seed_chains(wide).iloc[0]
+    row = study_tables.per_seed_chains(wide).iloc[0]
     assert row.ratio_W == pytest.approx(0.5)  # ‖dW_1‖ / ‖dW_out‖
     assert row.ratio_z == pytest.approx(0.1)  # ‖dz_1‖ / ‖dz_H‖
     assert row.bound_z == pytest.approx(0.25 * 2.0)  # (1/4)^(H-1) · ‖W_2‖
@@ -208,26 +212,26 @@ def test_per_seed_chains_by_hand():
 
 
 def test_fraction_labels():
-    assert vanishing._fraction(1 / 3) == "1/3"
-    assert vanishing._fraction(0.5) == "1/2"
-    assert vanishing._fraction(1.0) == "1"
-    assert vanishing._fraction(1 / 16) == "1/16"
-    assert vanishing._fraction(0.3) == "0.3"
+    assert study_figures._fraction(1 / 3) == "1/3"
+    assert study_figures._fraction(0.5) == "1/2"
+    assert study_figures._fraction(1.0) == "1"
+    assert study_figures._fraction(1 / 16) == "1/16"
+    assert study_figures._fraction(0.3) == "0.3"
 
 
 def test_cells_honour_the_users_options():
     opts = StudyOptions(layers=(2, 8, 8, 8, 1), activations=("tanh",), seeds=5, epochs=3,
                         lrs=(0.05, 0.1))
-    cells = vanishing.cells(opts)
+    cells = study_grid.cells(opts)
     assert {c.label_dict["activation"] for c in cells} == {"tanh"}
     assert all(c.seeds == (0, 5) for c in cells)
     init = [c for c in cells if c.label_dict["run"] == "init"]
-    assert {c.label_dict["depth"] for c in init} == set(vanishing.DEPTHS) | {3}
+    assert {c.label_dict["depth"] for c in init} == set(study_grid.DEPTHS) | {3}
     for c in init:
         assert set(c.config.layers[1:-1]) == {8} and c.config.epochs == 1
         assert c.config.bias_init == ("normal" if c.config.init == "standard_normal" else "zero")
     train = [c for c in cells if c.label_dict["run"] == "train"]
-    assert len(train) == len(vanishing.INITS)
+    assert len(train) == len(study_grid.INITS)
     for c in train:
         cfg = c.config
         assert cfg.lr == 0.05 and cfg.epochs == 3 and cfg.batch == "online"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import bench, list_cmd, study_cmd, train_cmd
+from studies.cli import bench, catalog, study, train
 
-COMMANDS = (train_cmd, study_cmd, bench, list_cmd)
+COMMANDS = (train, study, bench, catalog)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -8,8 +8,7 @@ import numpy as np
 import pandas as pd
 
 from diagnostics.train import OUTCOMES
-
-from .stats import kaplan_meier, median_ci, wilson_interval
+from studies.stats.intervals import kaplan_meier, median_ci, wilson_interval
 
 
 def _groups(frame: pd.DataFrame, by: Sequence[str]):

@@ -3,26 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import time
 from pathlib import Path
-from types import ModuleType
 
 from diagnostics.activations import get_activation
-
-from .base import DEFAULT_CHUNK_SEEDS, StudyOptions, run_studies
-from .executors import make_executor
-from .options import parse_layers, parse_number_list
-from .runner import DEFAULT_CACHE
-
-STUDY_NAMES = ("question", "causes", "convergence", "vanishing", "relu_failure")
-
-
-def study_module(name: str) -> ModuleType:
-    """The module of a study, by name."""
-    if name not in STUDY_NAMES:
-        raise ValueError(f"unknown study {name!r}: use one of {', '.join(STUDY_NAMES)}")
-    return importlib.import_module(f"studies.{name}")
+from studies.cli.options import parse_layers, parse_number_list
+from studies.registry import STUDIES, findings_in, get_study
+from studies.report import write_report
+from studies.run.cells import DEFAULT_CACHE
+from studies.run.executors import make_executor
+from studies.run.study import DEFAULT_CHUNK_SEEDS, StudyOptions, run_studies
 
 
 def _add_study_args(p: argparse.ArgumentParser) -> None:
@@ -95,9 +85,9 @@ def add_parser(sub) -> None:
     p = sub.add_parser(
         "study",
         help="run one study: CSV tables and PNG figures in OUT/NAME/",
-        description="Run one study. Studies: " + ", ".join(STUDY_NAMES) + ".",
+        description="Run one study. Studies: " + ", ".join(STUDIES) + ".",
     )
-    p.add_argument("name", help=", ".join(STUDY_NAMES))
+    p.add_argument("name", help=", ".join(STUDIES))
     _add_study_args(p)
     p.set_defaults(run=run_one)
     r = sub.add_parser(
@@ -114,7 +104,7 @@ def add_parser(sub) -> None:
 
 
 def _run(args: argparse.Namespace, names: tuple[str, ...]) -> dict:
-    modules = [study_module(n) for n in names]
+    studies = [get_study(n) for n in names]
     opts = options_from_args(args)
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers {args.workers} is invalid: use a positive integer")
@@ -122,7 +112,7 @@ def _run(args: argparse.Namespace, names: tuple[str, ...]) -> dict:
         raise ValueError(f"--chunk-seeds {args.chunk_seeds} is invalid: use a positive integer")
     executor = make_executor(args.executor, workers=args.workers, scheduler=args.scheduler)
     try:
-        metas = run_studies(modules, opts, Path(args.out), executor=executor,
+        metas = run_studies(studies, opts, Path(args.out), executor=executor,
                             chunk_seeds=args.chunk_seeds)
     finally:
         executor.close()
@@ -139,11 +129,11 @@ def run_one(args: argparse.Namespace) -> int:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from .report import write_report
-
     started = time.perf_counter()
-    _run(args, STUDY_NAMES)
-    path = write_report(Path(args.out), wall_seconds=time.perf_counter() - started)
+    _run(args, tuple(STUDIES))
+    out = Path(args.out)
+    findings, metas = findings_in(out)
+    path = write_report(out, findings, metas, wall_seconds=time.perf_counter() - started)
     if not args.quiet:
         print(f"wrote {path} ({time.perf_counter() - started:.1f} s)")
     return 0

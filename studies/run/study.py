@@ -1,11 +1,11 @@
 """What a study is, and running one: cells -> cached results -> CSV tables -> figures.
 
-A study module defines ``NAME``, ``TITLE`` and four functions:
+A ``Study`` is a name, a title and four functions:
 
 - ``cells(opts) -> list[Cell]``: the grid;
 - ``tables(results, opts) -> dict[str, DataFrame]``: tidy tables, written as ``<name>.csv``;
 - ``figures(tables_dir, out_dir) -> list[Path]``: PNGs drawn from those CSV files only;
-- ``findings(tables_dir) -> dict``: the numbers the report quotes, read from the CSV files only.
+- ``findings(tables_dir)``: the numbers the report quotes, read from the CSV files only.
 
 Running and plotting are joined only by files, so a figure can be restyled without retraining.
 """
@@ -15,17 +15,16 @@ from __future__ import annotations
 import json
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pandas as pd
 
 from diagnostics.data import load_data
-
-from .io import write_csv, write_json
-from .runner import DEFAULT_CACHE, run_cells
+from studies.run.cells import DEFAULT_CACHE, Cell, CellResult, run_cells
+from studies.run.files import write_csv, write_json
 
 DEFAULT_CHUNK_SEEDS = 1000  # cells with more seeds are split; smaller chunks lose speed
 
@@ -66,8 +65,20 @@ class StudyOptions:
         return replace(self, **changes)
 
 
+@dataclass(frozen=True)
+class Study:
+    """A study: its grid, its tables, its figures and its findings."""
+
+    name: str  # folder and command name
+    title: str  # one line, for the report
+    cells: Callable[[StudyOptions], list[Cell]]  # the grid
+    tables: Callable[[list[CellResult], StudyOptions], dict[str, pd.DataFrame]]
+    figures: Callable[[Path, Path], list[Path]]  # (tables_dir, out_dir) -> PNG paths
+    findings: Callable[[Path], object]  # tables_dir -> the numbers the report quotes
+
+
 def run_studies(
-    modules: list[ModuleType],
+    studies: list[Study],
     opts: StudyOptions,
     out_dir: Path,
     *,
@@ -80,7 +91,7 @@ def run_studies(
     stay busy; then each study's tables and figures are written from its own cells.
     """
     started = time.perf_counter()
-    plans = {m.NAME: m.cells(opts) for m in modules}
+    plans = {s.name: s.cells(opts) for s in studies}
     results = run_cells(
         [c for cells in plans.values() for c in cells],
         cache_dir=None if opts.cache_dir is None else Path(opts.cache_dir),
@@ -91,16 +102,16 @@ def run_studies(
     )
     computed = time.perf_counter() - started
     metas, pos = {}, 0
-    for module in modules:
-        cells = plans[module.NAME]
+    for study in studies:
+        cells = plans[study.name]
         mine, pos = results[pos : pos + len(cells)], pos + len(cells)
-        target = Path(out_dir) / module.NAME
-        for name, frame in module.tables(mine, opts).items():
+        target = Path(out_dir) / study.name
+        for name, frame in study.tables(mine, opts).items():
             write_csv(target / f"{name}.csv", frame)
-        figures = module.figures(target, target)
-        metas[module.NAME] = meta = {
-            "study": module.NAME,
-            "title": module.TITLE,
+        figures = study.figures(target, target)
+        metas[study.name] = meta = {
+            "study": study.name,
+            "title": study.title,
             "cells": len(cells),
             "seeds_total": int(sum(c.seeds[1] - c.seeds[0] for c in cells)),
             "seed_epochs": int(sum((c.seeds[1] - c.seeds[0]) * c.config.epochs for c in cells)),
@@ -116,9 +127,9 @@ def run_studies(
     return metas
 
 
-def run_study(module: ModuleType, opts: StudyOptions, out_dir: Path, **kw) -> dict:
+def run_study(study: Study, opts: StudyOptions, out_dir: Path, **kw) -> dict:
     """Run one study (see ``run_studies``); returns its meta."""
-    return run_studies([module], opts, out_dir, **kw)[module.NAME]
+    return run_studies([study], opts, out_dir, **kw)[study.name]
 
 
 def versions() -> dict:

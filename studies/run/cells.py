@@ -29,10 +29,9 @@ from diagnostics.data import load_data
 from diagnostics.monitor import DEFAULT_EVERY, Monitor
 from diagnostics.schedules import schedule
 from diagnostics.train import train
-
-from .executors import Sequential
-from .io import write_with
-from .progress import bar, epoch_bar
+from studies.run.executors import Sequential
+from studies.run.files import write_with
+from studies.run.progress import bar, epoch_bar
 
 DEFAULT_CACHE = Path("runs/cache")
 

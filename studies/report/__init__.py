@@ -11,11 +11,10 @@ import math
 import time
 from pathlib import Path
 
-from .base import read_meta, read_table
-from .io import write_text
-from .stats import median_ci
-from .study_cmd import STUDY_NAMES, study_module
-from .summaries import prefixed_proportion, read_proportion
+from studies.run.files import write_text
+from studies.run.study import read_table
+from studies.stats.intervals import median_ci
+from studies.stats.summaries import prefixed_proportion, read_proportion
 
 VANISHING_RATIO = 0.1  # a first/last gradient ratio below this is a vanishing gradient
 FIX_SPEEDUP = 3.0  # fixing the quirks "explains" the slowness if it speeds training up this much
@@ -221,20 +220,10 @@ def verdict_momentum(causes: dict) -> tuple[str, str]:
 # ---- the report -------------------------------------------------------------------------------
 
 
-def collect(out_dir: Path) -> tuple[dict, dict]:
-    """findings and meta of every study present in ``out_dir``."""
-    findings, metas = {}, {}
-    for name in STUDY_NAMES:
-        d = Path(out_dir) / name
-        if (d / "meta.json").exists():
-            findings[name] = study_module(name).findings(d)
-            metas[name] = read_meta(d)
-    return findings, metas
-
-
-def write_report(out_dir: Path, wall_seconds: float | None = None) -> Path:
-    """Write ``out_dir/REPORT.md`` from the studies' CSV tables."""
-    findings, metas = collect(out_dir)
+def write_report(
+    out_dir: Path, findings: dict, metas: dict, wall_seconds: float | None = None
+) -> Path:
+    """Write ``out_dir/REPORT.md`` from the studies' findings and metas (by study name)."""
     converged = converged_speed(Path(out_dir) / "question")
     text = render(findings, metas, wall_seconds, converged, loss_floor(Path(out_dir)))
     return write_text(Path(out_dir) / "REPORT.md", text)

@@ -1,0 +1,128 @@
+"""The question study's figures, drawn from its CSV tables only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from studies import plots
+from studies.run.study import read_table
+
+from .tables import SAMPLE_SEEDS
+
+
+def figures(tables_dir: Path, out_dir: Path) -> list[Path]:
+    return [
+        _outcomes_figure(tables_dir, out_dir),
+        _loss_figure(tables_dir, out_dir),
+        _epochs_figure(tables_dir, out_dir),
+        _long_figure(tables_dir, out_dir),
+    ]
+
+
+OUTCOME_STYLE = {
+    "converged": "#009E73", "not_converged": "#E69F00", "stuck": "#D55E00", "diverged": "#000000",
+}
+
+
+def _outcomes_figure(tables_dir: Path, out_dir: Path) -> Path:
+    t = read_table(tables_dir, "outcomes")
+    groups = t[["activation", "lr"]].drop_duplicates().to_records(index=False)
+    fig, ax = plots.figure(width=7.5, height=4.0)
+    width = 0.8 / len(OUTCOME_STYLE)
+    x = np.arange(len(groups))
+    for j, (name, col) in enumerate(OUTCOME_STYLE.items()):
+        rows = [t[(t.activation == a) & (t.lr == lr) & (t.outcome == name)].iloc[0]
+                for a, lr in groups]
+        share = np.array([r.share for r in rows]) * 100
+        err = np.array([[r.share - r.ci_low, r.ci_high - r.share] for r in rows]).T * 100
+        ax.bar(x + (j - 1.5) * width, share, width, yerr=err, capsize=2, color=col,
+               label=name.replace("_", " "), error_kw={"linewidth": 0.8})
+    ax.set_xticks(x, [f"{a}\nlr {lr:g}" for a, lr in groups])
+    for label, (a, _) in zip(ax.get_xticklabels(), groups, strict=True):
+        label.set_color(plots.color(a))
+    ax.set_ylabel("share of seeds (%)")
+    ax.set_ylim(0, 100)
+    n = int(t.n.iloc[0])
+    ax.set_title(f"Outcomes of the user's program over {n} seeds (95% Wilson intervals)")
+    plots.legend_outside(ax, title="outcome")
+    return plots.save(fig, out_dir / "outcomes.png")
+
+
+def _loss_figure(tables_dir: Path, out_dir: Path) -> Path:
+    bands = read_table(tables_dir, "loss_bands")
+    samples = read_table(tables_dir, "loss_samples")
+    bands, samples = bands[bands.run == "main"], samples[samples.run == "main"]
+    lrs = sorted(bands.lr.unique())
+    fig, axes = plots.figure(1, len(lrs), width=5.0, height=4.0, sharey=True, squeeze=False)
+    for ax, lr in zip(axes[0], lrs, strict=True):
+        for act in bands.activation.unique():
+            b = bands[(bands.lr == lr) & (bands.activation == act)]
+            plots.band(ax, b.epoch, plots.positive(b.q25), plots.positive(b["median"]),
+                       plots.positive(b.q75), label=f"{act} median, IQR", color=plots.color(act))
+            s = samples[(samples.lr == lr) & (samples.activation == act)]
+            for _, one in s.groupby("seed"):
+                ax.plot(one.epoch, plots.positive(one.loss), color=plots.color(act),
+                        linewidth=0.5, alpha=0.45)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_ylim(bottom=1e-10)  # below this it is round-off, not learning
+        ax.set_xlabel("epoch")
+        ax.set_title(f"lr {lr:g}")
+    axes[0, 0].set_ylabel("epoch loss (mean squared error, floor 1e-10)")
+    fig.suptitle("Loss of the user's program: median and interquartile band over seeds, "
+                 f"thin lines = seeds 0-{SAMPLE_SEEDS - 1}")
+    plots.legend_outside(axes[0, -1])
+    return plots.save(fig, out_dir / "loss_curves.png")
+
+
+def _epochs_figure(tables_dir: Path, out_dir: Path) -> Path:
+    per_seed = read_table(tables_dir, "per_seed")
+    lrs = sorted(per_seed.lr.unique())
+    fig, axes = plots.figure(1, len(lrs), width=5.0, height=3.8, sharey=True, squeeze=False)
+    for ax, lr in zip(axes[0], lrs, strict=True):
+        for act in per_seed.activation.unique():
+            e = per_seed[(per_seed.lr == lr) & (per_seed.activation == act)].epochs_to_threshold
+            n = len(e)
+            reached = np.sort(e[e >= 0].to_numpy())
+            if reached.size:
+                ax.step(np.r_[reached, reached[-1]], np.r_[np.arange(1, reached.size + 1),
+                        reached.size] / n * 100, where="post", color=plots.color(act),
+                        label=f"{act} ({reached.size}/{n})")
+            else:
+                ax.plot([], [], color=plots.color(act), label=f"{act} (0/{n})")
+        ax.set_xscale("log")
+        ax.set_xlabel("epochs to reach the threshold")
+        ax.set_title(f"lr {lr:g}")
+        plots.legend_outside(ax, title="converged") if lr == lrs[-1] else ax.legend(
+            loc="upper left", title="converged")
+    axes[0, 0].set_ylabel("share of seeds converged (%)")
+    axes[0, 0].set_ylim(0, 100)
+    fig.suptitle("Epochs to reach the loss threshold (cumulative share of all seeds)")
+    return plots.save(fig, out_dir / "epochs_to_threshold.png")
+
+
+def _long_figure(tables_dir: Path, out_dir: Path) -> Path:
+    bands = read_table(tables_dir, "loss_bands")
+    thresholds = read_table(tables_dir, "long_thresholds")
+    bands = bands[bands.run == "long"]
+    fig, ax = plots.figure(width=7.0, height=4.2)
+    for act in bands.activation.unique():
+        b = bands[bands.activation == act]
+        plots.band(ax, b.epoch, plots.positive(b.q25), plots.positive(b["median"]),
+                   plots.positive(b.q75), label=f"{act} (lr {b.lr.iloc[0]:g})",
+                   color=plots.color(act))
+    for t in sorted(thresholds.threshold[thresholds.threshold > 0].unique()):
+        ax.axhline(t, color="0.5", linewidth=0.6, linestyle=":")
+        ax.annotate(f"{t:g}", (1.0, t), xycoords=("axes fraction", "data"), fontsize=7,
+                    color="0.4", va="bottom", ha="right")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("epoch loss (mean squared error)")
+    n = int(read_table(tables_dir, "long_outcomes").groupby("activation").size().iloc[0]) \
+        if len(bands) else 0
+    ax.set_title(f"Long run of the user's program: median and IQR over {n} seeds")
+    plots.legend_outside(ax, title="activation")
+    return plots.save(fig, out_dir / "long_run.png")
