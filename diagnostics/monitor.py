@@ -22,10 +22,11 @@ from .config import Config
 from .data import Dataset
 from .network import Layout, Workspace, full_gradient
 from .probes import GROUPS, PROBES, LayerRecord, NetworkRecord, dead_units
-from .schedules import schedule
+from .schedules import Schedule, schedule
 
 Array = np.ndarray
 DEFAULT_EVERY = "log:100"
+DEFAULT_SCHEDULE = Schedule.log(100)  # the same, as an object
 
 
 def select_probes(record: str | Iterable[str]) -> list[str]:
@@ -66,7 +67,7 @@ class Monitor:
         data: Dataset,
         seeds: Iterable[int],
         record: str | Iterable[str] = "all",
-        every: str | int = DEFAULT_EVERY,
+        every: str | int | Schedule = DEFAULT_EVERY,
     ):
         self.config = config
         self.layout = Layout(config.layers)

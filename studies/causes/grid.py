@@ -6,6 +6,7 @@ import numpy as np
 
 from diagnostics.activations import get_activation
 from diagnostics.presets import PRESETS, QUIRK_FIXES
+from diagnostics.schedules import Schedule
 from studies.run.cells import Cell
 from studies.run.study import StudyOptions
 
@@ -69,13 +70,13 @@ def cells(opts: StudyOptions) -> list[Cell]:
                 if kind == "rectifier":
                     extra = {
                         "record": "grad_norm_W,grad_norm_b,dead",
-                        "record_every": "list:" + ",".join(map(str, record_epochs(epochs))),
+                        "record_every": Schedule.at(*record_epochs(epochs)),
                     }
                 out.append(Cell(
                     NAME,
                     (("variant", variant), ("arm", act), ("activation", cfg.activation),
                      ("lr", float(lr))),
                     cfg.replace(lr=float(lr), epochs=epochs), (0, seeds),
-                    loss_every="log:20", **extra, **opts.data_kwargs(),
+                    loss_every=Schedule.log(20), **extra, **opts.data_kwargs(),
                 ))
     return out

@@ -18,7 +18,7 @@ from studies.stats.summaries import (
     prefixed_proportion,
 )
 
-from .grid import arm_kind, cells
+from .grid import arm_kind
 
 VARIANT_NOTES = {
     "fix_output_activation": "also the 'identity output' remedy, so listed once",
@@ -118,7 +118,7 @@ LABELS = ["variant", "arm", "activation", "lr"]
 def tables(results: list[CellResult], opts: StudyOptions) -> dict[str, pd.DataFrame]:
     outcomes = concat(results, "outcomes")
     metrics = concat(results, "metrics")
-    budgets = {tuple(c.label_dict[k] for k in LABELS): c.config.epochs for c in cells(opts)}
+    budgets = {tuple(r.labels[k] for k in LABELS): r.cell.config.epochs for r in results}
     outcomes["epochs"] = [budgets[tuple(k)] for k in outcomes[LABELS].itertuples(index=False)]
     per_seed = _per_seed(outcomes, metrics)
     variants = _variants(outcomes)

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from diagnostics.activations import ACTIVATIONS
 from diagnostics.presets import PRESETS
+from diagnostics.schedules import Schedule
 from studies.run.cells import Cell
 from studies.run.study import StudyOptions
 
@@ -18,7 +19,7 @@ SEEDS = 200  # seeds per cell
 QUICK_SEEDS = 30
 EPOCHS = 2000  # main budget; the grid gets half of it
 QUICK_EPOCHS = 150
-LOSS_EVERY = "log:200"  # epochs at which the loss is kept
+LOSS_EVERY = Schedule.log(200)  # epochs at which the loss is kept
 
 
 def main_lr(lrs: Sequence[float]) -> float:

@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 
 from diagnostics.presets import PRESETS
-from diagnostics.schedules import schedule
 from diagnostics.train import OUTCOMES
 from studies.run.cells import CellResult, concat
 from studies.run.study import StudyOptions
@@ -113,7 +112,7 @@ def tables(results: list[CellResult], opts: StudyOptions) -> dict[str, pd.DataFr
         "survival": survival,
         "loss_bands": loss_bands_all_seeds(
             main_loss, main[BY], range(opts.pick("seeds", SEEDS, QUICK_SEEDS)),
-            schedule(LOSS_EVERY, epochs, first=1)),
+            LOSS_EVERY.epochs(epochs, first=1)),
         "per_seed": main,
     }
     if len(grid):

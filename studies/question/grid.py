@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from diagnostics.presets import PRESETS
+from diagnostics.schedules import Schedule
 from studies.run.cells import Cell
 from studies.run.study import StudyOptions
 
@@ -34,13 +35,13 @@ def cells(opts: StudyOptions) -> list[Cell]:
             out.append(Cell(
                 NAME, (("run", "main"), ("activation", act), ("lr", lr)),
                 base.replace(activation=act, lr=lr, epochs=epochs), (0, seeds),
-                loss_every="log:200", record="dead", record_every="log:40",
+                loss_every=Schedule.log(200), record="dead", record_every=Schedule.log(40),
                 thresholds=LONG_THRESHOLDS[1:], **opts.data_kwargs(),
             ))
     for act in [a for a in opts.pick("activations", ACTIVATIONS) if a in LONG_ACTIVATIONS]:
         out.append(Cell(
             NAME, (("run", "long"), ("activation", act), ("lr", LONG_LR)),
             base.replace(activation=act, lr=LONG_LR, epochs=long_epochs), (0, long_seeds),
-            loss_every="log:300", thresholds=LONG_THRESHOLDS[1:], **opts.data_kwargs(),
+            loss_every=Schedule.log(300), thresholds=LONG_THRESHOLDS[1:], **opts.data_kwargs(),
         ))
     return out

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from diagnostics.config import Config
 from diagnostics.presets import PRESETS
+from diagnostics.schedules import Schedule
 from studies.run.cells import Cell
 from studies.run.study import StudyOptions
 
@@ -130,6 +131,7 @@ class Row:
     order: int  # position on the factor's axis
     is_baseline: bool
     config: Config
+    rank: int = 0  # position in the whole grid
 
     @property
     def cell_labels(self) -> tuple[tuple[str, object], ...]:
@@ -171,7 +173,8 @@ def grid(opts: StudyOptions, base: Config) -> list[Row]:
             values = [here, *(v for v in values if v != here)]
         for k, v in enumerate(values):
             is_base = v == here
-            rows.append(Row(name, f.label(v), k, is_base, base if is_base else f.apply(base, v)))
+            config = base if is_base else f.apply(base, v)
+            rows.append(Row(name, f.label(v), k, is_base, config, rank=len(rows)))
     return rows
 
 
@@ -183,7 +186,7 @@ def _theory_config(layers: tuple[int, ...], **changes) -> Config:
 def theory_cells(opts: StudyOptions, seeds: int) -> list[Cell]:
     """Init-only cells: the large first-layer ensemble, scale checks and second-layer units."""
     n_in, n_out = opts.io_shape()
-    common = {"loss_every": "none", "record": "dead", "record_every": "list:0",
+    common = {"loss_every": Schedule.never(), "record": "dead", "record_every": Schedule.at(0),
               **opts.data_kwargs()}
     n_ens = seeds * ENSEMBLE_PER_SEED
     out = [Cell(NAME, (("part", "ensemble"), ("factor", "width"), ("level", ENSEMBLE_WIDTH)),
@@ -213,13 +216,13 @@ def cells(opts: StudyOptions) -> list[Cell]:
     seeds = opts.pick("seeds", SEEDS, QUICK_SEEDS)
     epochs = opts.pick("epochs", EPOCHS, QUICK_EPOCHS)
     base = baseline(opts, epochs)
-    out, seen = [], set()
+    rows_of: dict[tuple, list[Row]] = {}  # the baseline cell serves every factor's baseline row
     for row in grid(opts, base):
-        if row.cell_labels in seen:
-            continue
-        seen.add(row.cell_labels)
-        out.append(Cell(NAME, row.cell_labels, row.config, (0, seeds), loss_every="none",
-                        record="dead", record_every=f"list:0,{epochs}", **opts.data_kwargs()))
+        rows_of.setdefault(row.cell_labels, []).append(row)
+    out = [Cell(NAME, labels, rows[0].config, (0, seeds), loss_every=Schedule.never(),
+                record="dead", record_every=Schedule.at(0, epochs), roles=tuple(rows),
+                **opts.data_kwargs())
+           for labels, rows in rows_of.items()]
     return out + theory_cells(opts, seeds)
 
 

@@ -9,19 +9,14 @@ import pandas as pd
 
 from diagnostics import theory
 from diagnostics.config import Config
-from diagnostics.data import load_data
 from studies.run.cells import CellResult
 from studies.run.study import StudyOptions
 from studies.stats.summaries import prefixed_proportion, proportion
 
 from .grid import (
     ENSEMBLE_WIDTH,
-    EPOCHS,
-    QUICK_EPOCHS,
     Row,
     _theory_config,
-    baseline,
-    grid,
     second_layer_widths,
     weight_std,
 )
@@ -133,15 +128,16 @@ def _units_dead(result: CellResult, layer: int, width: int) -> tuple[int, int, p
 
 def tables(results: list[CellResult], opts: StudyOptions) -> dict[str, pd.DataFrame]:
     """failure, per_seed, dead_layers, born_dead_theory, born_dead_conditions, second_layer."""
-    epochs = opts.pick("epochs", EPOCHS, QUICK_EPOCHS)
-    base = baseline(opts, epochs)
-    X = load_data(opts.data, inputs=opts.inputs, targets=opts.targets).X
-    n_in = X.shape[1]
     by_key = {(r.labels["part"], r.labels["factor"], r.labels["level"]): r for r in results}
-    rows = grid(opts, base)
-    base_row = Row("baseline", "question", 0, True, base)
-    trained = {r.cell_labels: by_key[tuple(v for _, v in r.cell_labels)] for r in rows}
     base_result = by_key[("trained", "baseline", "question")]
+    base = base_result.cell.config
+    epochs = base.epochs
+    X = base_result.cell.dataset().X
+    n_in = X.shape[1]
+    trained_results = [r for r in results if r.labels["part"] == "trained"]
+    rows = sorted((row for r in trained_results for row in r.cell.roles), key=lambda w: w.rank)
+    trained = {row.cell_labels: r for r in trained_results for row in r.cell.roles}
+    base_row = Row("baseline", "question", 0, True, base)
 
     per_seed, failure, dead_layers = [], [], []
     for row in [base_row, *rows]:

@@ -26,8 +26,8 @@ import pandas as pd
 import diagnostics
 from diagnostics.config import Config
 from diagnostics.data import load_data
-from diagnostics.monitor import DEFAULT_EVERY, Monitor
-from diagnostics.schedules import schedule
+from diagnostics.monitor import DEFAULT_SCHEDULE, Monitor
+from diagnostics.schedules import Schedule
 from diagnostics.train import train
 from studies.run.executors import Sequential
 from studies.run.files import write_with
@@ -47,14 +47,19 @@ class Cell:
     data: str = "question"  # data spec (diagnostics.data.load_data)
     inputs: tuple[str, ...] | None = None  # CSV input columns
     targets: tuple[str, ...] | None = None  # CSV target columns
-    loss_every: str = "log:200"  # loss history schedule (epochs >= 1)
+    loss_every: Schedule = Schedule.log(200)  # loss history schedule (epochs >= 1)
     record: str | None = None  # instruments (diagnostics.monitor.select_probes) or None
-    record_every: str = DEFAULT_EVERY  # instrument schedule (epoch 0 always)
+    record_every: Schedule = DEFAULT_SCHEDULE  # instrument schedule (epoch 0 always)
     thresholds: tuple[float, ...] = ()  # extra thresholds -> epochs_to_<t> columns
+    roles: tuple = ()  # what the study uses the cell for (its own records; not in the result)
 
     @property
     def label_dict(self) -> dict:
         return dict(self.labels)
+
+    def dataset(self):
+        """The cell's dataset."""
+        return load_data(self.data, inputs=self.inputs, targets=self.targets)
 
     @property
     def seed_array(self) -> np.ndarray:
@@ -92,12 +97,17 @@ class Cell:
 class CellResult:
     """Tidy frames of one cell; each carries the cell's label columns first."""
 
-    labels: dict
+    cell: Cell  # the cell (or chunk of seeds) these frames come from
     outcomes: pd.DataFrame
     loss: pd.DataFrame
     metrics: pd.DataFrame = field(default_factory=pd.DataFrame)
     events: pd.DataFrame = field(default_factory=pd.DataFrame)
     seconds: float = 0.0
+
+    @property
+    def labels(self) -> dict:
+        """The cell's label columns."""
+        return self.cell.label_dict
 
 
 @cache
@@ -130,13 +140,13 @@ def _labelled(columns: dict, labels: dict, table: str) -> pd.DataFrame:
 
 def run_cell(cell: Cell, progress: bool = False) -> CellResult:
     """Train the cell's seeds (with its instruments) and return its tidy frames."""
-    data = load_data(cell.data, inputs=cell.inputs, targets=cell.targets)
+    data = cell.dataset()
     seeds = cell.seed_array
     epochs = cell.config.epochs
     monitor = (
         Monitor(cell.config, data, seeds, cell.record, cell.record_every) if cell.record else None
     )
-    loss_epochs = schedule(cell.loss_every, epochs, first=1)
+    loss_epochs = cell.loss_every.epochs(epochs, first=1)
     with epoch_bar(epochs, enabled=progress, desc=_describe(cell)) as moved:
         result = train(
             cell.config, data, seeds, loss_epochs=loss_epochs, monitor=monitor,
@@ -145,7 +155,7 @@ def run_cell(cell: Cell, progress: bool = False) -> CellResult:
     labels = cell.label_dict
     outcomes = result.tidy("outcomes") | {"max_abs_grad": result.max_abs_grad}
     return CellResult(
-        labels=labels,
+        cell=cell,
         outcomes=_labelled(outcomes, labels, "outcomes"),
         loss=_labelled(result.tidy("loss"), labels, "loss"),
         metrics=_labelled(monitor.tidy(), labels, "metrics") if monitor else pd.DataFrame(),
@@ -159,15 +169,15 @@ def run_chunk(cell: Cell) -> CellResult:
     return run_cell(cell, progress=False)
 
 
-def merge(parts: Sequence[CellResult]) -> CellResult:
-    """One cell's result from its chunks (given in seed order)."""
+def merge(cell: Cell, parts: Sequence[CellResult]) -> CellResult:
+    """``cell``'s result from its chunks (given in seed order)."""
     if len(parts) == 1:
         return parts[0]
     frames = {}
     for table in TABLES:
         pieces = [getattr(p, table) for p in parts if len(getattr(p, table))]
         frames[table] = pd.concat(pieces, ignore_index=True) if pieces else pd.DataFrame()
-    return CellResult(labels=parts[0].labels, seconds=sum(p.seconds for p in parts), **frames)
+    return CellResult(cell=cell, seconds=sum(p.seconds for p in parts), **frames)
 
 
 def _describe(cell: Cell) -> str:
@@ -214,8 +224,8 @@ def run_cells(
             results[i] = result
             moved.update(1)
     out, pos = [], 0
-    for parts in chunks:
-        out.append(merge(results[pos:pos + len(parts)]))
+    for cell, parts in zip(cells, chunks, strict=True):
+        out.append(merge(cell, results[pos:pos + len(parts)]))
         pos += len(parts)
     return out
 

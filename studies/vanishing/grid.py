@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from diagnostics.presets import PRESETS
+from diagnostics.schedules import Schedule
 from studies.run.cells import Cell
 from studies.run.study import StudyOptions
 
@@ -66,7 +67,8 @@ def cells(opts: StudyOptions) -> list[Cell]:
                            ("init", init), ("depth", depth)),
                     fixed.replace(layers=_shape(n_in, n_out, width, depth), activation=act,
                                   init=init, bias_init=_bias_init(init), epochs=1, batch="full"),
-                    (0, seeds), loss_every="none", record=INIT_PROBES, record_every="list:0",
+                    (0, seeds), loss_every=Schedule.never(), record=INIT_PROBES,
+                    record_every=Schedule.at(0),
                     **opts.data_kwargs(),
                 ))
     for act in acts:
@@ -77,8 +79,8 @@ def cells(opts: StudyOptions) -> list[Cell]:
                            ("init", init), ("depth", depth)),
                     fixed.replace(layers=_shape(n_in, n_out, width, depth), activation=act,
                                   init=init, bias_init=_bias_init(init), epochs=epochs, lr=lr),
-                    (0, train_seeds), loss_every="log:40", record=TRAIN_PROBES,
-                    record_every=f"log:{TRAIN_RECORDS}", **opts.data_kwargs(),
+                    (0, train_seeds), loss_every=Schedule.log(40), record=TRAIN_PROBES,
+                    record_every=Schedule.log(TRAIN_RECORDS), **opts.data_kwargs(),
                 ))
     q_layers = opts.layers if opts.layers else (n_in, *QUESTION_HIDDEN, n_out)
     for preset in ("question", "fixed"):
@@ -87,8 +89,8 @@ def cells(opts: StudyOptions) -> list[Cell]:
                 NAME, (("run", "question"), ("preset", preset), ("activation", act),
                        ("init", "standard_normal"), ("depth", len(q_layers) - 2)),
                 PRESETS[preset].replace(layers=tuple(q_layers), activation=act, epochs=1),
-                (0, seeds), loss_every="none", record="grad_norm_W,grad_norm_z",
-                record_every="list:0",
+                (0, seeds), loss_every=Schedule.never(), record="grad_norm_W,grad_norm_z",
+                record_every=Schedule.at(0),
                 **opts.data_kwargs(),
             ))
     return out
