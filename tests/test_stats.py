@@ -2,13 +2,15 @@
 
 import math
 from fractions import Fraction
+from statistics import NormalDist
 
 import numpy as np
 import pytest
 
 from studies.stats import intervals as stats
+from studies.stats import survival
 
-Z = 1.96
+Z = NormalDist().inv_cdf(0.975)  # the exact 95% normal quantile, 1.959964..., from the stdlib
 
 # --- Wilson ------------------------------------------------------------------------------------
 
@@ -74,7 +76,7 @@ KM_OBSERVED = np.array([False, True, False, False, True, True, True, True])
 
 
 def test_kaplan_meier_hand_example():
-    t, s = stats.kaplan_meier(KM_TIMES, KM_OBSERVED)
+    t, s = survival.kaplan_meier(KM_TIMES, KM_OBSERVED)
     np.testing.assert_allclose(t, [0, 1, 2, 3, 4, 5])
     np.testing.assert_allclose(s, [1, 7 / 8, 3 / 4, 3 / 5, 9 / 20, 9 / 40], rtol=1e-12)
 
@@ -82,14 +84,15 @@ def test_kaplan_meier_hand_example():
 def test_survival_at_is_a_right_continuous_step():
     grid = [-1.0, 0.0, 0.5, 1.0, 2.7, 4.0, 4.5, 5.0, 100.0]
     expected = [1, 1, 1, 7 / 8, 3 / 4, 9 / 20, 9 / 20, 9 / 40, 9 / 40]
-    np.testing.assert_allclose(stats.survival_at(grid, KM_TIMES, KM_OBSERVED), expected, rtol=1e-12)
+    got = survival.survival_at(grid, KM_TIMES, KM_OBSERVED)
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
 
 
 def test_kaplan_meier_is_monotone_non_increasing():
     rng = np.random.default_rng(3)
     times = rng.integers(1, 40, size=300).astype(float)
     observed = rng.random(300) < 0.7
-    t, s = stats.kaplan_meier(times, observed)
+    t, s = survival.kaplan_meier(times, observed)
     assert t[0] == 0 and s[0] == 1
     assert np.all(np.diff(t) > 0)
     assert np.all(np.diff(s) <= 0)
@@ -102,19 +105,19 @@ def test_kaplan_meier_without_censoring_is_one_minus_ecdf():
     grid = np.linspace(-1, 30, 125)
     ecdf = np.array([np.mean(times <= g) for g in grid])
     np.testing.assert_allclose(
-        stats.survival_at(grid, times, np.ones(200, bool)), 1 - ecdf, atol=1e-12
+        survival.survival_at(grid, times, np.ones(200, bool)), 1 - ecdf, atol=1e-12
     )
 
 
 def test_kaplan_meier_edge_cases():
-    t, s = stats.kaplan_meier([3.0, 7.0], [False, False])  # nothing happened
+    t, s = survival.kaplan_meier([3.0, 7.0], [False, False])  # nothing happened
     np.testing.assert_array_equal(t, [0.0])
     np.testing.assert_array_equal(s, [1.0])
-    t, s = stats.kaplan_meier([0.0, 0.0, 2.0, 9.0], [True, False, True, False])
+    t, s = survival.kaplan_meier([0.0, 0.0, 2.0, 9.0], [True, False, True, False])
     np.testing.assert_allclose(t, [0.0, 2.0])
     np.testing.assert_allclose(s, [3 / 4, 3 / 4 * 1 / 2])  # 4 at risk at 0; 2 at risk at 2
     with pytest.raises(ValueError, match="length"):
-        stats.kaplan_meier([1.0, 2.0], [True])
+        survival.kaplan_meier([1.0, 2.0], [True])
 
 
 # --- median_ci ---------------------------------------------------------------------------------
@@ -199,3 +202,20 @@ def test_bootstrap_ci_handles_not_reached_and_empty():
     estimate, lo, hi = stats.bootstrap_ci([1.0, 2.0, math.inf, math.inf, math.inf], seed=0)
     assert estimate == math.inf and hi == math.inf and not math.isnan(lo)
     assert all(math.isnan(v) for v in stats.bootstrap_ci([]))
+
+
+# --- McNemar (paired rates) --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rescued", "killed", "p"),
+    [
+        (0, 5, Fraction(2, 2**5)),  # all five discordant seeds one way: 2 * (1/2)^5
+        (1, 9, Fraction(2 * (1 + 10), 2**10)),  # 2 * P(Bin(10, 1/2) <= 1)
+        (3, 3, Fraction(1)),  # balanced: no evidence either way
+        (0, 0, Fraction(1)),  # no discordant pair
+    ],
+)
+def test_mcnemar_exact_by_hand(rescued, killed, p):
+    assert stats.mcnemar_exact(rescued, killed) == pytest.approx(float(p), rel=1e-12)
+    assert stats.mcnemar_exact(killed, rescued) == pytest.approx(float(p), rel=1e-12)

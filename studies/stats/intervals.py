@@ -1,4 +1,4 @@
-"""Statistics with uncertainty: rates, survival curves, medians (numpy + stdlib only)."""
+"""Intervals: rates (Wilson), medians (order statistics), bootstrap, paired rates (McNemar)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from collections.abc import Callable
 
 import numpy as np
 from numpy.typing import ArrayLike
+from scipy import stats
 
 _BOOT_CHUNK_ELEMENTS = 4_000_000  # largest (resamples × values) block bootstrap_ci holds at once
-_BINOM_RTOL = 1e-9  # slack when comparing lgamma-computed binomial tails with the target level
 
 
 def _check_conf(conf: float) -> None:
@@ -17,19 +17,23 @@ def _check_conf(conf: float) -> None:
         raise ValueError(f"conf must be in the open interval (0, 1); got {conf}")
 
 
-def wilson_interval(k: ArrayLike, n: ArrayLike, z: float = 1.96) -> tuple[np.ndarray, np.ndarray]:
+def wilson_interval(
+    k: ArrayLike, n: ArrayLike, conf: float = 0.95
+) -> tuple[np.ndarray, np.ndarray]:
     """Wilson score interval for k successes in n trials (vectorized; nan where n == 0).
 
-    (p̂ + z²/2n ± z·√(p̂(1 − p̂)/n + z²/4n²)) / (1 + z²/n), with p̂ = k/n.
+    scipy's ``binomtest(k, n).proportion_ci(method="wilson")``, which uses the exact normal
+    quantile (1.959964… at 95%), element by element.
 
     Args:
         k: successes, 0 ≤ k ≤ n.
         n: trials, n ≥ 0.
-        z: normal quantile (1.96 for 95 %).
+        conf: confidence level in (0, 1).
 
     Returns:
         (lower, upper), arrays of the broadcast shape of k and n.
     """
+    _check_conf(conf)
     k_arr, n_arr = np.broadcast_arrays(
         np.asarray(k, dtype=np.float64), np.asarray(n, dtype=np.float64)
     )
@@ -37,85 +41,22 @@ def wilson_interval(k: ArrayLike, n: ArrayLike, z: float = 1.96) -> tuple[np.nda
         raise ValueError("k and n must be finite")
     if np.any(n_arr < 0) or np.any(k_arr < 0) or np.any(k_arr > n_arr):
         raise ValueError(f"need 0 <= k <= n; got k={k!r}, n={n!r}")
-    if not z > 0:
-        raise ValueError(f"z must be positive; got {z}")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p_hat = k_arr / n_arr
-        z2n = z * z / n_arr
-        centre = (p_hat + z2n / 2.0) / (1.0 + z2n)
-        half = z / (1.0 + z2n) * np.sqrt(p_hat * (1.0 - p_hat) / n_arr + z2n / (4.0 * n_arr))
-    # The interval always contains p̂; min/max only undo rounding (k = 0 gave lower ≈ 1e-17).
-    lower = np.where(n_arr > 0, np.clip(np.minimum(centre - half, p_hat), 0.0, 1.0), np.nan)
-    upper = np.where(n_arr > 0, np.clip(np.maximum(centre + half, p_hat), 0.0, 1.0), np.nan)
+    lower, upper = np.full(k_arr.shape, np.nan), np.full(k_arr.shape, np.nan)
+    for i in np.ndindex(k_arr.shape):
+        if n_arr[i] > 0:
+            ci = stats.binomtest(int(k_arr[i]), int(n_arr[i])).proportion_ci(conf, "wilson")
+            lower[i], upper[i] = ci.low, ci.high
     return lower, upper
 
 
-def _validated_times(times: ArrayLike, observed: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    t = np.asarray(times, dtype=np.float64).ravel()
-    obs = np.asarray(observed).ravel()
-    if obs.dtype != np.bool_:
-        if not (np.issubdtype(obs.dtype, np.integer) and np.all((obs == 0) | (obs == 1))):
-            raise ValueError(f"observed must be boolean (False = censored); got {observed!r}")
-        obs = obs.astype(bool)
-    if t.shape != obs.shape:
-        raise ValueError(f"times and observed differ in length: {t.size} != {obs.size}")
-    if np.any(np.isnan(t)) or np.any(t < 0):
-        raise ValueError("times must be non-negative and not NaN")
-    if np.any(np.isinf(t[obs])):
-        raise ValueError("observed event times must be finite (censor the others)")
-    return t, obs
-
-
-def kaplan_meier(times: ArrayLike, observed: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    """Kaplan–Meier survival S(t) = ∏_{t_j ≤ t} (1 − d_j / n_j) at the distinct event times.
-
-    d_j events at t_j, n_j subjects with time ≥ t_j (a subject censored at t_j is still at risk
-    there). S is a right-continuous step function; S(0) = 1 unless events happen at time 0.
-
-    Args:
-        times: time to event, or to censoring where not observed; ≥ 0.
-        observed: True for an event, False for right-censored at that time.
-
-    Returns:
-        (t, S): t = [0, event times > 0 …] sorted, S[i] = survival just after t[i]. For empty
-        input, ([0.], [nan]).
-    """
-    t, obs = _validated_times(times, observed)
-    if t.size == 0:
-        return np.zeros(1), np.full(1, np.nan)
-    sorted_times = np.sort(t)
-    event_times, deaths = np.unique(t[obs], return_counts=True)  # (m,), (m,)
-    at_risk = t.size - np.searchsorted(sorted_times, event_times, side="left")  # (m,)
-    survival = np.cumprod(1.0 - deaths / at_risk)
-    if event_times.size and event_times[0] == 0.0:
-        return event_times, survival
-    return np.concatenate([[0.0], event_times]), np.concatenate([[1.0], survival])
-
-
-def survival_at(t_grid: ArrayLike, times: ArrayLike, observed: ArrayLike) -> np.ndarray:
-    """Kaplan–Meier S evaluated on t_grid: 1 before 0, flat after the last event time."""
-    event_times, survival = kaplan_meier(times, observed)
-    grid = np.asarray(t_grid, dtype=np.float64)
-    idx = np.searchsorted(event_times, grid, side="right") - 1
-    return np.where(idx >= 0, survival[np.maximum(idx, 0)], 1.0)
-
-
-def _binomial_half_cdf(n: int) -> np.ndarray:
-    """P(Bin(n, 1/2) ≤ i) for i = 0 … n, from math.lgamma."""
-    log_norm = math.lgamma(n + 1) - n * math.log(2.0)
-    log_pmf = np.array(
-        [log_norm - math.lgamma(i + 1) - math.lgamma(n - i + 1) for i in range(n + 1)]
-    )
-    return np.cumsum(np.exp(log_pmf))
-
-
 def median_ci(values: ArrayLike, conf: float = 0.95) -> tuple[float, float, float]:
-    """Sample median and distribution-free CI [x_(j), x_(n+1−j)] from binomial order statistics.
+    """Sample median and its distribution-free CI from binomial order statistics.
 
-    j is the largest rank with P(j ≤ Bin(n, 1/2) ≤ n − j) ≥ conf. When even j = 1 falls short
-    (n ≤ 5 at 95 %) the interval is (−inf, +inf). +inf values mean "not reached within a budget
-    above every finite value"; order statistics stay valid and the median or a bound is +inf where
-    it lands on one.
+    The interval is scipy's ``quantile_test(x, p=0.5).confidence_interval(conf)``: order
+    statistics [x_(j), x_(k)] that cover the population median with probability ≥ conf; it is
+    (−inf, +inf) where too few values allow no such ranks (n ≤ 5 at 95 %). +inf values mean "not
+    reached within a budget above every finite value"; order statistics stay valid and the median
+    or a bound is +inf where it lands on one.
 
     Args:
         values: sample; finite or +inf, no NaN.
@@ -133,14 +74,9 @@ def median_ci(values: ArrayLike, conf: float = 0.95) -> tuple[float, float, floa
         return math.nan, math.nan, math.nan
     mid = n // 2
     median = float(x[mid]) if n % 2 else float((x[mid - 1] + x[mid]) / 2.0)
-    # Symmetric ranks j, n + 1 − j cover the median with 1 − 2·P(B ≤ j − 1), B ~ Bin(n, 1/2).
-    cdf = _binomial_half_cdf(n)  # (n + 1,)
-    tail = (1.0 - conf) / 2.0
-    ok = np.flatnonzero(cdf[: (n + 1) // 2] <= tail * (1.0 + _BINOM_RTOL))  # ranks j − 1
-    if ok.size == 0:
-        return median, -math.inf, math.inf
-    j = int(ok[-1]) + 1
-    return median, float(x[j - 1]), float(x[n - j])
+    ci = stats.quantile_test(x, p=0.5).confidence_interval(conf)
+    lo, hi = float(ci.low), float(ci.high)  # nan where no ranks reach conf: unbounded
+    return median, -math.inf if math.isnan(lo) else lo, math.inf if math.isnan(hi) else hi
 
 
 def bootstrap_ci(
@@ -181,3 +117,15 @@ def bootstrap_ci(
     lower = float(np.quantile(boot, (1.0 - conf) / 2.0, method="lower"))
     upper = float(np.quantile(boot, (1.0 + conf) / 2.0, method="higher"))
     return float(stat(x)), lower, upper
+
+
+def mcnemar_exact(rescued: int, killed: int) -> float:
+    """Two-sided exact McNemar p-value for paired rates: a binomial test on the discordant pairs.
+
+    ``rescued`` seeds fail in A and succeed in B, ``killed`` the reverse; under "A and B succeed
+    equally often" each discordant seed is rescued or killed with probability 1/2.
+    """
+    if rescued < 0 or killed < 0:
+        raise ValueError(f"counts must be non-negative; got {rescued}, {killed}")
+    n = rescued + killed
+    return 1.0 if n == 0 else float(stats.binomtest(rescued, n, 0.5).pvalue)

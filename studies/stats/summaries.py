@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 
 from diagnostics.train import OUTCOMES
-from studies.stats.intervals import kaplan_meier, median_ci, wilson_interval
+from studies.stats.intervals import median_ci, wilson_interval
+from studies.stats.survival import kaplan_meier
 
 
 def _groups(frame: pd.DataFrame, by: Sequence[str]):
