@@ -8,18 +8,17 @@ import numpy as np
 import pytest
 
 from diagnostics.train import OUTCOMES
-from studies.causes import STUDY
 from studies.causes import findings as study_findings
 from studies.causes import grid as study_grid
 from studies.causes import tables as study_tables
-from studies.run.study import StudyOptions, read_table, run_study
+from studies.run.study import StudyOptions, read_meta, read_table
+from tests.quick import EPOCHS, SEEDS
 
-SEEDS, EPOCHS = 24, 60
 RELU_VARIANTS = [v for v, (_, applies) in study_grid.VARIANTS.items()]
 SMOOTH_VARIANTS = [v for v, (_, applies) in study_grid.VARIANTS.items() if applies == "all"]
 TABLES = {
     "variants": [
-        "variant", "arm", "activation", "lr", "epochs", "threshold", "n",
+        "variant", "arm", "activation", "lr", "epochs", "layers", "threshold", "n",
         *[f"{o}_{k}" for o in (*OUTCOMES, "failed") for k in ("count", "share", "ci_low",
                                                               "ci_high")],
         "median", "median_ci_low", "median_ci_high", "q25", "q75", "reached", "reached_share",
@@ -45,18 +44,16 @@ TABLES = {
     "stuck_vs_epoch": ["variant", "arm", "activation", "lr", "epoch", "n", "stuck_count",
                        "stuck_share", "stuck_ci_low", "stuck_ci_high", "revived_count"],
     "ranking": ["variant", "arm", "lr", "vs", "metric", "unit", "effect", "ci_low", "ci_high",
-                "bound", "baseline", "value", "budget", "size"],
+                "bound", "baseline", "value", "budget", "rescued", "killed", "mcnemar_p", "size"],
 }
 FIGURES = ["ranking.png", "relu_outcomes.png", "epochs.png", "local_minimum.png",
            "stuck_vs_epoch.png"]
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("causes")
-    opts = StudyOptions(quick=True, seeds=SEEDS, epochs=EPOCHS, cache_dir=None, progress=False)
-    meta = run_study(STUDY, opts, out)
-    return out / study_grid.NAME, meta
+def run(quick_run):
+    """This study's folder of the shared quick run, and its meta."""
+    return quick_run / "causes", read_meta(quick_run / "causes")
 
 
 def _ok_ci(low, est, high) -> bool:
@@ -217,29 +214,30 @@ def test_ranking_matches_variants(run):
 def test_findings(run):
     d, _ = run
     f = study_findings.findings(d)
-    assert set(f["variants"]) == set(RELU_VARIANTS)
-    faithful = f["variants"]["faithful"]
-    for key in ("relu_stuck", "relu_converged"):
-        assert set(faithful[key]) >= {"share", "lo", "hi", "count", "n"}
-        assert faithful[key]["n"] == SEEDS
-        assert faithful[key]["lo"] <= faithful[key]["share"] <= faithful[key]["hi"]
-    for key in ("tanh_median", "sigmoid_median"):
-        assert set(faithful[key]) >= {"median", "lo", "hi", "reached", "n"}
-        assert faithful[key]["n"] == SEEDS
-    assert math.isnan(f["variants"]["leaky_relu"]["tanh_median"]["median"])  # relu arm only
-    lm = f["local_minimum"]
-    assert set(lm) >= {"stuck", "zero_gradient", "nonzero_gradient", "zero_share", "zero_lo",
-                       "zero_hi", "dead_at_init", "patterns"}
-    assert lm["zero_gradient"] + lm["nonzero_gradient"] == lm["stuck"]
-    assert sum(lm["patterns"].values()) == lm["stuck"]
-    assert lm["zero_gradient"] == faithful["relu_stuck"]["count"]
-    assert f["momentum"]["relu_stuck"] == f["variants"]["momentum"]["relu_stuck"]
-    assert f["momentum"]["faithful_relu_stuck"] == faithful["relu_stuck"]
-    assert len(f["ranking"]) == len(read_table(d, "ranking"))
-    assert all(set(x) >= {"variant", "metric", "effect"} for x in f["ranking"])
-    assert f["epochs_budget"] == {"relu": EPOCHS, "tanh": EPOCHS, "sigmoid": EPOCHS}
-    assert f["seeds"] == {"relu": SEEDS, "tanh": SEEDS, "sigmoid": SEEDS}
-    assert f["stability"]["faithful"]["epoch_end"] == EPOCHS
+    assert set(f.variants) == set(RELU_VARIANTS)
+    faithful = f.variants["faithful"]
+    v = read_table(d, "variants")
+    for (arm, lr), a in faithful.arms.items():
+        row = v[(v.variant == "faithful") & (v.arm == arm) & (v.lr == lr)].iloc[0]
+        assert a.n == SEEDS and a.budget == EPOCHS
+        assert (a.stuck.count, a.converged.count, a.failed.count) == (
+            row.stuck_count, row.converged_count, row.failed_count)
+        for r in (a.stuck, a.converged, a.failed):
+            assert r.lo <= r.share <= r.hi
+        assert a.epochs.n == SEEDS and a.epochs.reached == row.reached
+    assert f.arm("leaky_relu", "tanh") is None  # relu arm only
+    fail = f.failures_of("faithful", "relu")
+    assert fail.zero_gradient + fail.bias_only_gradient + fail.weights_gradient == fail.failed
+    assert fail.zero_gradient + fail.constant_output + fail.output_varies == fail.failed
+    assert sum(fail.patterns.values()) == fail.failed
+    assert fail.zero_gradient == faithful.arms[("relu", 0.01)].stuck.count
+    assert len(f.ranking) == len(read_table(d, "ranking"))
+    for r in f.ranking:
+        assert r.metric in ("stuck", "failed", "median")
+        if r.metric != "median":  # paired counts: at most every seed, and a valid p-value
+            assert 0 <= r.rescued + r.killed <= SEEDS and 0 < r.p_value <= 1
+    assert f.quirk_variants == tuple(n for n in RELU_VARIANTS if n.startswith("fix_"))
+    assert f.layers == (2, 4, 4, 1) and f.threshold == pytest.approx(1e-3)
 
 
 # ---- helpers against hand-computed values -----------------------------------------------------

@@ -10,14 +10,13 @@ import pytest
 
 from diagnostics.activations import ACTIVATIONS
 from diagnostics.train import OUTCOMES
-from studies.convergence import STUDY
 from studies.convergence import figures as study_figures
 from studies.convergence import findings as study_findings
 from studies.convergence import grid as study_grid
 from studies.convergence import tables as study_tables
-from studies.run.study import StudyOptions, read_table, run_study
+from studies.run.study import read_meta, read_table
+from tests.quick import EPOCHS, SEEDS
 
-SEEDS, EPOCHS = 12, 120
 OUTCOME_COLUMNS = [f"{o}_{k}" for o in OUTCOMES for k in ("count", "share", "ci_low", "ci_high")]
 SUMMARY_COLUMNS = [
     "activation", "lr", "epochs", "threshold", "n", "reached", "median", "median_ci_low",
@@ -26,11 +25,9 @@ SUMMARY_COLUMNS = [
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("convergence")
-    opts = StudyOptions(quick=True, seeds=SEEDS, epochs=EPOCHS, cache_dir=None, progress=False)
-    meta = run_study(STUDY, opts, out)
-    return out / study_grid.NAME, meta
+def run(quick_run):
+    """This study's folder of the shared quick run, and its meta."""
+    return quick_run / "convergence", read_meta(quick_run / "convergence")
 
 
 def test_files_and_columns(run):
@@ -130,21 +127,21 @@ def test_grid_agrees_with_main_run(run):
 def test_findings(run):
     d, meta = run
     f = study_findings.findings(d)
-    assert f["lr"] == study_grid.MAIN_LR and f["epochs"] == EPOCHS and f["seeds"] == SEEDS
-    assert f["threshold"] == pytest.approx(1e-3)
-    assert sorted(f["fastest"]) == sorted(ACTIVATIONS)
-    meds = [f["medians"][a]["median"] for a in f["fastest"]]
+    assert f.lr == study_grid.MAIN_LR and f.budget == EPOCHS and f.seeds == SEEDS
+    assert f.threshold == pytest.approx(1e-3)
+    assert sorted(f.fastest) == sorted(ACTIVATIONS)
+    meds = [f.speeds[a].epochs.median for a in f.fastest]
     assert meds == sorted(meds)
-    for a, m in f["medians"].items():
-        assert set(m) >= {"median", "lo", "hi", "reached", "n"}, a
-        assert m["n"] == SEEDS
-    assert set(f["lr_grid"]) == set(study_grid.GRID_ACTIVATIONS)
-    for per_lr in f["lr_grid"].values():
-        assert sorted(per_lr, key=float) == [f"{lr:g}" for lr in study_grid.GRID_LRS]
-        for v in per_lr.values():
-            assert set(v) >= {"median", "lo", "hi", "diverged_share"}
-            assert 0.0 <= v["diverged_share"] <= 1.0
-    assert set(f["best_lr"]) == set(study_grid.GRID_ACTIVATIONS)
+    for s in f.speeds.values():
+        assert s.epochs.n == SEEDS and s.converged.n == SEEDS
+        # reached the threshold = converged, or reached it and diverged later
+        assert s.converged.count <= s.epochs.reached <= s.converged.count + s.diverged.count
+    assert {a for a, _ in f.grid} == set(study_grid.GRID_ACTIVATIONS)
+    for act in study_grid.GRID_ACTIVATIONS:
+        assert sorted(lr for a, lr in f.grid if a == act) == list(study_grid.GRID_LRS)
+    for s in f.grid.values():
+        assert 0.0 <= s.diverged.share <= 1.0 and s.epochs.budget == f.grid_budget
+    assert set(f.best_lr) == set(study_grid.GRID_ACTIVATIONS)
 
 
 # ---- helpers -------------------------------------------------------------------------------

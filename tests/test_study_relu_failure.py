@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
@@ -12,13 +11,12 @@ import pytest
 from diagnostics import theory
 from diagnostics.data import question_data
 from diagnostics.presets import PRESETS
-from studies.relu_failure import STUDY
 from studies.relu_failure import findings as study_findings
 from studies.relu_failure import grid as study_grid
 from studies.relu_failure import tables as study_tables
-from studies.run.study import StudyOptions, run_study
+from studies.run.study import StudyOptions, read_meta
+from tests.quick import EPOCHS, SEEDS
 
-SEEDS, EPOCHS = 12, 20
 TABLES = {
     "failure": ["factor", "value", "order", "is_baseline", "n", "epochs", "failure_share",
                 "failure_ci_low", "failure_ci_high", "born_dead_share", "born_dead_ci_low",
@@ -43,13 +41,11 @@ SHARES = ("failure", "born_dead", "died", "other", "converged")
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("relu_failure")
-    opts = StudyOptions(quick=True, seeds=SEEDS, epochs=EPOCHS, cache_dir=None, progress=False)
-    meta = run_study(STUDY, opts, out)
-    target = out / study_grid.NAME
+def run(quick_run):
+    """This study's folder of the shared quick run, its tables and its meta."""
+    target = quick_run / "relu_failure"
     tables = {name: pd.read_csv(target / f"{name}.csv") for name in TABLES}
-    return target, tables, meta
+    return target, tables, read_meta(target)
 
 
 def test_every_promised_file_and_column(run):
@@ -164,24 +160,20 @@ def test_conditions_and_second_layer_closed_forms(run):
 def test_findings_shape_and_order(run):
     target, t, _ = run
     f = study_findings.findings(target)
-    json.dumps(f, allow_nan=False)
-    for k in ("failure", "born_dead", "died", "other"):
-        d = f["baseline"][k]
-        assert set(d) >= {"share", "lo", "hi", "count", "n"} and d["n"] == SEEDS
-        assert d["lo"] <= d["share"] <= d["hi"]
-    assert f["baseline"]["dead_initial"]["count"] >= f["baseline"]["born_dead"]["count"]
-    assert set(f["factors"]) == set(study_grid.FACTORS)
-    assert set(f["factors"]["lr"]) == {"0.001", "0.003", "0.01", "0.03", "0.1"}
-    assert f["factors"]["init"]["rai"]["failure"]["n"] == SEEDS
-    shares = [b["failure_share"] for b in f["best"]]
-    assert shares == sorted(shares)
-    assert len(f["best"]) == len(t["failure"]) - t["failure"].is_baseline.sum() + 1
-    th = f["theory"]
-    assert th["p_unit"] == pytest.approx(theory.dead_probability(question_data().X))
-    assert th["measured_unit"]["lo"] <= th["measured_unit"]["share"] <= th["measured_unit"]["hi"]
-    assert th["by_width"]["4"]["theory_all_dead"] == pytest.approx(th["p_unit"] ** 4)
-    assert set(th["by_width"]["4"]["measured_all_dead"]) >= {"share", "lo", "hi"}
-    assert f["epochs"] == EPOCHS and f["seeds"] == SEEDS
+    b = f.baseline
+    for r in (b.failed, b.born_dead, b.died, b.other):
+        assert r.n == SEEDS and r.lo <= r.share <= r.hi
+    assert b.born_dead.count + b.died.count + b.other.count == b.failed.count
+    assert b.dead_initial.count >= b.born_dead.count
+    assert {lv.factor for lv in f.levels} == set(study_grid.FACTORS)
+    assert {lv.value for lv in f.levels if lv.factor == "lr"} == {
+        "0.001", "0.003", "0.01", "0.03", "0.1"}
+    assert len(f.levels) == len(t["failure"]) - 1  # every row but the baseline's own
+    assert f.unit_dead_theory == pytest.approx(theory.dead_probability(question_data().X))
+    m = f.unit_dead_measured
+    assert m.lo <= m.share <= m.hi
+    assert f.budget == EPOCHS and f.seeds == SEEDS and f.n_samples == 6
+    assert f.layers == (2, 4, 4, 1)
 
 
 # ---- helpers ---------------------------------------------------------------------------------

@@ -6,15 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from studies.run.study import StudyOptions, read_table, run_study
-from studies.vanishing import STUDY
+from studies.run.study import StudyOptions, read_meta, read_table
 from studies.vanishing import figures as study_figures
 from studies.vanishing import findings as study_findings
 from studies.vanishing import grid as study_grid
 from studies.vanishing import tables as study_tables
+from tests.quick import EPOCHS, SEEDS
 
-SEEDS = 6
-EPOCHS = 4
 TABLES = {
     "at_init": ["activation", "init", "depth", "layer", "metric", "q25", "median", "q75", "n",
                 "n_defined", "width"],
@@ -40,11 +38,9 @@ FIGURES = ["ratio_vs_depth.png", "per_layer_profile.png", "per_layer_factor.png"
 
 
 @pytest.fixture(scope="module")
-def out(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("vanishing")
-    opts = StudyOptions(quick=True, seeds=SEEDS, epochs=EPOCHS, cache_dir=None, progress=False)
-    meta = run_study(STUDY, opts, tmp)
-    return tmp / study_grid.NAME, meta
+def out(quick_run):
+    """This study's folder of the shared quick run, and its meta."""
+    return quick_run / "vanishing", read_meta(quick_run / "vanishing")
 
 
 def test_every_promised_file_and_column_exists(out):
@@ -151,24 +147,19 @@ def test_question_network_table(out):
 def test_findings_read_back_the_tables(out):
     d = out[0]
     f = study_findings.findings(d)
-    assert f["width"] == study_grid.WIDTH and f["depths"] == list(study_grid.QUICK_DEPTHS)
-    assert f["sigmoid_bound_holds"] is True
-    for key in ("question_network", "question_network_z", "question_network_fixed"):
-        assert set(f[key]) == {"relu", "tanh", "sigmoid"}
+    assert f.width == study_grid.WIDTH and f.depths == tuple(study_grid.QUICK_DEPTHS)
+    assert f.sigmoid_bound_holds is True
+    assert set(f.question_z) == set(f.question_w) == {"relu", "tanh", "sigmoid"}
     q = read_table(d, "question_network").query("preset == 'question' and quantity == 'W'")
-    assert f["question_network"] == dict(zip(q.activation, q["median"], strict=True))
+    assert {a: r.median for a, r in f.question_w.items()} == dict(
+        zip(q.activation, q["median"], strict=True))
+    assert f.question_layers == (2, 4, 4, 1)
     ratio = read_table(d, "ratio_vs_depth")
     r = ratio[(ratio.quantity == "W") & (ratio.activation == "tanh")
               & (ratio.init == "xavier_normal") & (ratio.depth == 20)].iloc[0]
-    assert f["ratio"]["tanh/xavier_normal"]["20"]["median"] == pytest.approx(r["median"])
-    assert set(f["ratio"]) == {f"{a}/{i}" for a in study_grid.ACTIVATIONS for i in study_grid.INITS}
-    assert f["factor"]["tanh/lecun_uniform"]["theory"] == pytest.approx(1 / 3)
-    assert set(f["saturation"]) == {f"{a}/{i}" for a in ("tanh", "sigmoid")
-                                    for i in study_grid.INITS}
-    for v in f["saturation"].values():
-        assert 0 <= v["initial"] <= 1 and 0 <= v["final"] <= 1
-    assert f["trained_depth"] == study_grid.QUICK_TRAIN_DEPTHS[0]
-    assert f["train_epochs"] == EPOCHS and f["seeds_train"] == SEEDS
+    assert f.ratio_w[("tanh", "xavier_normal", 20)].median == pytest.approx(r["median"])
+    assert {(a, i) for a, i, _ in f.ratio_w} == {
+        (a, i) for a in study_grid.ACTIVATIONS for i in study_grid.INITS}
 
 
 # ---- helpers -------------------------------------------------------------------------------

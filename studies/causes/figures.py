@@ -11,20 +11,8 @@ import pandas as pd
 from studies import plots
 from studies.run.study import read_table
 
-from .grid import VARIANTS, arm_kind
+from .grid import VARIANT_LABELS, VARIANTS, arm_kind
 
-VARIANT_LABELS = {
-    "faithful": "faithful program",
-    "fix_bias_update": "fix: bias follows its gradient",
-    "fix_backprop_weights": "fix: backprop through current W",
-    "fix_output_activation": "fix / remedy: identity output",
-    "fix_init": "fix: Xavier init, zero bias",
-    "all_fixed": "all four quirks fixed",
-    "momentum": "advice: momentum 0.9",
-    "momentum_true_bias": "momentum 0.9 + true bias gradient",
-    "he_init": "remedy: He init, zero bias",
-    "leaky_relu": "remedy: leaky ReLU (0.01)",
-}
 # what a failed seed (never reached the threshold, did not diverge) looks like at the end
 FAILURES = ("zero_gradient", "constant_output", "output_varies")
 FAILURE_LABELS = {

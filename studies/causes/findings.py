@@ -3,155 +3,164 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from studies.run.study import read_table
-from studies.stats.summaries import (
-    read_proportion,
-)
+from studies.stats.values import Effect, Epochs, Rate
 
 from .figures import _label
-from .grid import ARMS, LR
+from .grid import VARIANTS
 from .tables import VARIANT_NOTES
 
 
-def _prop(row, prefix: str) -> dict:
-    return read_proportion(row, prefix, row["n"] if "n" in row else row["n_failed"])
+@dataclass(frozen=True)
+class Arm:
+    """One variant on one activation arm at one learning rate."""
+
+    activation: str
+    lr: float
+    budget: int  # epochs
+    n: int  # seeds
+    converged: Rate
+    stuck: Rate  # exactly zero full-data gradient at the end
+    failed: Rate  # never reached the threshold (stuck, not converged or diverged)
+    epochs: Epochs  # to the threshold
 
 
-_NAN_PROP = {"share": math.nan, "lo": math.nan, "hi": math.nan, "count": 0, "n": 0}
-_NAN_MED = {"median": math.nan, "lo": math.nan, "hi": math.nan, "reached": 0, "n": 0,
-            "budget": 0}
+@dataclass(frozen=True)
+class Variant:
+    """A change to the program (a quirk switched off, the advice, a remedy) and its arms."""
+
+    name: str
+    label: str  # for people, e.g. "fix: bias follows its gradient"
+    changes: dict  # the configuration fields it sets on top of the program
+    note: str
+    arms: dict[tuple[str, float], Arm]  # (arm, lr) -> its numbers
 
 
-def _arm_row(v: pd.DataFrame, variant: str, arm: str) -> pd.Series | None:
-    """The variant's row on ``arm`` at the arm's default lr (else its smallest lr)."""
-    part = v[(v.variant == variant) & (v.arm == arm)]
-    if not len(part):
-        return None
-    at = part[np.isclose(part.lr, LR.get(arm, part.lr.min()))]
-    return (at if len(at) else part.sort_values("lr")).iloc[0]
+@dataclass(frozen=True)
+class Failures:
+    """The seeds of one variant's rectifier arm that never reached the threshold (not diverged)."""
+
+    variant: str
+    arm: str
+    lr: float
+    n_seeds: int
+    failed: int
+    zero_gradient: int  # every component of the full-data gradient exactly 0
+    bias_only_gradient: int  # non-zero gradient on biases only
+    weights_gradient: int  # some weight still has a gradient
+    constant_output: int  # same output for every input (a dead network), gradient not all 0
+    output_varies: int  # a live network that had not reached the threshold
+    output_varies_loss_median: float  # their final loss
+    dead_at_init: int  # failed seeds whose output was already constant before training
+    dead_at_end: int  # failed seeds whose output is constant at the end
+    patterns: dict[str, int]  # which layers are wholly dead at the end -> seeds
+
+    @property
+    def dead_share(self) -> Rate:
+        """Failed seeds that are dead networks at the end."""
+        return Rate.of(self.dead_at_end, self.failed)
 
 
-def findings(tables_dir: Path) -> dict:
+@dataclass(frozen=True)
+class Ranked:
+    """The effect of one variant against the program, on the same seeds."""
+
+    variant: str
+    label: str
+    arm: str
+    lr: float
+    metric: str  # failed | stuck (share difference) | median (fold change of median epochs)
+    effect: Effect
+    rescued: int  # paired seeds: failed in the program, converged with the variant (rates only)
+    killed: int  # converged in the program, failed with the variant (rates only)
+    p_value: float  # exact McNemar test on rescued vs killed (rates only; nan otherwise)
+
+
+@dataclass(frozen=True)
+class CausesFindings:
+    """What the causes study measured."""
+
+    threshold: float
+    layers: tuple[int, ...]
+    variants: dict[str, Variant]
+    failures: dict[tuple[str, str, float], Failures]  # (variant, arm, lr)
+    ranking: list[Ranked]
+    revived: dict[str, int]  # variant -> rectifier seeds whose zero gradient came back
+    quirk_variants: tuple[str, ...]  # the fix_* variants, one per quirk of the program
+    arms: tuple[tuple[str, float], ...] = field(default=())  # (arm, lr) in run order
+
+    def arm(self, variant: str, activation: str) -> Arm | None:
+        """The variant's arm for ``activation`` at its first learning rate, if it ran."""
+        v = self.variants.get(variant)
+        if v is None:
+            return None
+        found = [a for (act, _), a in v.arms.items() if act == activation]
+        return found[0] if found else None
+
+    def failures_of(self, variant: str, activation: str) -> Failures | None:
+        found = [f for (v, a, _), f in self.failures.items() if v == variant and a == activation]
+        return found[0] if found else None
+
+
+def findings(tables_dir: Path) -> CausesFindings:
     v = read_table(tables_dir, "variants")
     lm = read_table(tables_dir, "local_minimum")
     pat = read_table(tables_dir, "dead_patterns")
     rank = read_table(tables_dir, "ranking")
     sve = read_table(tables_dir, "stuck_vs_epoch")
-    f: dict = {"variants": {}, "notes": dict(VARIANT_NOTES)}
-    for variant in dict.fromkeys(v.variant):
-        entry = {}
-        relu = _arm_row(v, variant, "relu")
-        entry["relu_stuck"] = _prop(relu, "stuck") if relu is not None else dict(_NAN_PROP)
-        entry["relu_converged"] = (_prop(relu, "converged") if relu is not None
-                                   else dict(_NAN_PROP))
-        entry["relu_failed"] = _prop(relu, "failed") if relu is not None else dict(_NAN_PROP)
-        for arm in ("tanh", "sigmoid"):
-            r = _arm_row(v, variant, arm)
-            entry[f"{arm}_median"] = dict(_NAN_MED) if r is None else {
-                "median": float(r["median"]), "lo": float(r.median_ci_low),
-                "hi": float(r.median_ci_high), "reached": int(r.reached), "n": int(r.n),
-                "budget": int(r.epochs)}
-        entry["label"] = _label(variant)
-        f["variants"][variant] = entry
-    f["local_minimum"] = _local_minimum_findings(lm, pat, "faithful")
-    f["local_minimum_by_variant"] = {
-        variant: _local_minimum_findings(lm, pat, variant) for variant in dict.fromkeys(lm.variant)
-    }
-    momentum = f["variants"].get("momentum", {}).get("relu_stuck", dict(_NAN_PROP))
-    faithful = f["variants"].get("faithful", {}).get("relu_stuck", dict(_NAN_PROP))
-    diff = rank[(rank.variant == "momentum") & (rank.metric == "relu_stuck")]
-    f["momentum"] = {
-        "relu_stuck": momentum,
-        "faithful_relu_stuck": faithful,
-        "difference": ({"effect": float(diff.effect.iloc[0]), "lo": float(diff.ci_low.iloc[0]),
-                        "hi": float(diff.ci_high.iloc[0])} if len(diff)
-                       else {"effect": math.nan, "lo": math.nan, "hi": math.nan}),
-        "true_bias_relu_stuck": f["variants"].get("momentum_true_bias", {}).get(
-            "relu_stuck", dict(_NAN_PROP)),
-        "revived_after_zero_gradient": _revived(sve),
-    }
-    f["ranking"] = [
-        {"variant": r.variant, "metric": r.metric, "effect": float(r.effect),
-         "lo": float(r.ci_low), "hi": float(r.ci_high), "bound": r.bound}
-        for r in rank.itertuples(index=False)
+    variants: dict[str, Variant] = {}
+    for name, part in v.groupby("variant", sort=False):
+        arms = {}
+        for r in part.to_dict("records"):
+            arms[(r["arm"], float(r["lr"]))] = Arm(
+                activation=r["activation"], lr=float(r["lr"]), budget=int(r["epochs"]),
+                n=int(r["n"]), converged=Rate.from_row(r, "converged", r["n"]),
+                stuck=Rate.from_row(r, "stuck", r["n"]), failed=Rate.from_row(r, "failed", r["n"]),
+                epochs=Epochs.from_row(r, int(r["epochs"])))
+        variants[name] = Variant(name, _label(name), dict(VARIANTS[name][0]),
+                                 VARIANT_NOTES.get(name, ""), arms)
+    failures = {}
+    for r in lm.to_dict("records"):
+        p = pat[(pat.variant == r["variant"]) & (pat.arm == r["arm"]) & (pat.lr == r["lr"])]
+        patterns = {str(k): int(c) for k, c in p.groupby("pattern")["count"].sum()
+                    .sort_values(ascending=False).items()}
+        failures[(r["variant"], r["arm"], float(r["lr"]))] = Failures(
+            variant=r["variant"], arm=r["arm"], lr=float(r["lr"]), n_seeds=int(r["n_seeds"]),
+            failed=int(r["n_failed"]), zero_gradient=int(r["zero_gradient_count"]),
+            bias_only_gradient=int(r["bias_only_count"]), weights_gradient=int(r["weights_count"]),
+            constant_output=int(r["constant_output_count"]),
+            output_varies=int(r["output_varies_count"]),
+            output_varies_loss_median=float(r["output_varies_final_loss_median"]),
+            dead_at_init=int(r["dead_at_init_count"]), dead_at_end=int(r["dead_at_end_count"]),
+            patterns=patterns)
+    ranking = [
+        Ranked(variant=r["variant"], label=_label(r["variant"]), arm=r["arm"], lr=float(r["lr"]),
+               metric=r["metric"].rpartition("_")[2],
+               effect=Effect(float(r["effect"]), float(r["ci_low"]), float(r["ci_high"]),
+                             str(r["bound"])),
+               rescued=_int(r.get("rescued")), killed=_int(r.get("killed")),
+               p_value=float(r.get("mcnemar_p", math.nan)))
+        for r in rank.to_dict("records")
     ]
-    f["stability"] = _stability(sve)
-    f["epochs_budget"] = {arm: _budget_of(v, arm) for arm in ARMS}
-    f["seeds"] = {arm: _seeds_of(v, arm) for arm in ARMS}
-    f["threshold"] = float(v.threshold.iloc[0]) if len(v) else math.nan
-    return f
-
-
-def _local_minimum_findings(lm: pd.DataFrame, pat: pd.DataFrame, variant: str) -> dict:
-    """Failed seeds (never reached the threshold, not diverged) of one variant's relu arm."""
-    row = lm[(lm.variant == variant) & (lm.arm == "relu")]
-    if not len(row):
-        row = lm[lm.variant == variant]
-    if not len(row):
-        return {"stuck": 0, "zero_gradient": 0, "nonzero_gradient": 0, "zero_share": math.nan,
-                "zero_lo": math.nan, "zero_hi": math.nan, "dead_at_init": 0, "patterns": {},
-                "constant_output": 0, "output_varies": 0, "bias_only_gradient": 0,
-                "weights_gradient": 0, "stuck_outcome": 0}
-    r = row.iloc[0]
-    p = pat[(pat.variant == variant) & (pat.arm == r.arm) & (pat.lr == r.lr)]
-    patterns = {str(k): int(c) for k, c in p.groupby("pattern")["count"].sum()
-                .sort_values(ascending=False).items()}
-    return {
-        "population": "seeds that never reached the threshold and did not diverge",
-        "stuck": int(r.n_failed),
-        "stuck_outcome": int(r.n_stuck_outcome),
-        "zero_gradient": int(r.zero_gradient_count),
-        "nonzero_gradient": int(r.nonzero_gradient_count),
-        "constant_output": int(r.constant_output_count),
-        "output_varies": int(r.output_varies_count),
-        "output_varies_final_loss_median": float(r.output_varies_final_loss_median),
-        "bias_only_gradient": int(r.bias_only_count),
-        "weights_gradient": int(r.weights_count),
-        "nonzero_max_abs_grad_median": float(r.nonzero_max_abs_grad_median),
-        "zero_share": float(r.zero_gradient_share),
-        "zero_lo": float(r.zero_gradient_ci_low),
-        "zero_hi": float(r.zero_gradient_ci_high),
-        "dead_at_init": int(r.dead_at_init_count),
-        "zero_gradient_dead_at_init": int(r.zero_gradient_dead_at_init_count),
-        "dead_at_end": int(r.dead_at_end_count),
-        "patterns": patterns,
-        "n_seeds": int(r.n_seeds),
-    }
-
-
-def _revived(sve: pd.DataFrame) -> dict:
-    """Per variant: seeds that had an exactly-zero gradient at a recording and not at the end."""
-    out = {}
-    for variant, part in sve.groupby("variant", sort=False):
+    revived = {}
+    for name, part in sve.groupby("variant", sort=False):
         last = part[part.epoch == part.epoch.max()]
-        out[variant] = int(last.revived_count.sum())
-    return out
+        revived[name] = int(last.revived_count.sum())
+    first = next(iter(v.itertuples()), None)
+    return CausesFindings(
+        threshold=float(v.threshold.iloc[0]) if len(v) else math.nan,
+        layers=tuple(int(n) for n in str(first.layers).split("-")) if first is not None else (),
+        variants=variants, failures=failures, ranking=ranking, revived=revived,
+        quirk_variants=tuple(n for n in variants if n.startswith("fix_")),
+        arms=tuple(dict.fromkeys(zip(v.arm, v.lr.astype(float), strict=True))),
+    )
 
 
-def _stability(sve: pd.DataFrame) -> dict:
-    """Stuck share at the middle recording vs at the end, per variant (relu arm)."""
-    out = {}
-    for variant, part in sve.groupby("variant", sort=False):
-        end = int(part.epoch.max())
-        mid_rows = part[part.epoch == end // 2]
-        mid = mid_rows.iloc[0] if len(mid_rows) else part.iloc[len(part) // 2]
-        last = part[part.epoch == end].iloc[0]
-        out[variant] = {"epoch_mid": int(mid.epoch), "share_mid": float(mid.stuck_share),
-                        "epoch_end": end, "share_end": float(last.stuck_share),
-                        "count_mid": int(mid.stuck_count), "count_end": int(last.stuck_count)}
-    return out
+def _int(x) -> int:
+    return 0 if x is None or (isinstance(x, float) and np.isnan(x)) else int(x)
 
-
-def _budget_of(v: pd.DataFrame, arm: str) -> int:
-    part = v[v.arm == arm]
-    return int(part.epochs.max()) if len(part) else 0
-
-
-def _seeds_of(v: pd.DataFrame, arm: str) -> int:
-    part = v[v.arm == arm]
-    return int(part.n.min()) if len(part) else 0

@@ -32,6 +32,19 @@ VARIANTS: dict[str, tuple[dict, str]] = {
     "leaky_relu": ({"activation": "leaky_relu", "leaky_slope": 0.01}, "relu"),
 }
 
+VARIANT_LABELS = {
+    "faithful": "faithful program",
+    "fix_bias_update": "fix: bias follows its gradient",
+    "fix_backprop_weights": "fix: backprop through current W",
+    "fix_output_activation": "fix / remedy: identity output",
+    "fix_init": "change: Xavier init, zero bias",
+    "all_fixed": f"all {len(QUIRK_FIXES)} changes together",
+    "momentum": f"advice: momentum {VARIANTS['momentum'][0]['momentum']:g}",
+    "momentum_true_bias": f"momentum {VARIANTS['momentum'][0]['momentum']:g} + true bias gradient",
+    "he_init": "remedy: He init, zero bias",
+    "leaky_relu": f"remedy: leaky ReLU ({VARIANTS['leaky_relu'][0]['leaky_slope']:g})",
+}
+
 
 def arm_kind(activation: str) -> str:
     """``rectifier`` (can die: stuck-rate arm) or ``smooth`` (speed arm)."""

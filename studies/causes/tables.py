@@ -11,7 +11,7 @@ from diagnostics.presets import PRESETS
 from diagnostics.train import OUTCOMES
 from studies.run.cells import CellResult, concat
 from studies.run.study import StudyOptions
-from studies.stats.intervals import median_ci, wilson_interval
+from studies.stats.intervals import mcnemar_exact, median_ci, wilson_interval
 from studies.stats.summaries import (
     epochs_summary,
     outcome_shares,
@@ -118,8 +118,10 @@ LABELS = ["variant", "arm", "activation", "lr"]
 def tables(results: list[CellResult], opts: StudyOptions) -> dict[str, pd.DataFrame]:
     outcomes = concat(results, "outcomes")
     metrics = concat(results, "metrics")
-    budgets = {tuple(r.labels[k] for k in LABELS): r.cell.config.epochs for r in results}
-    outcomes["epochs"] = [budgets[tuple(k)] for k in outcomes[LABELS].itertuples(index=False)]
+    cfg = {tuple(r.labels[k] for k in LABELS): r.cell.config for r in results}
+    keys = [tuple(k) for k in outcomes[LABELS].itertuples(index=False)]
+    outcomes["epochs"] = [cfg[k].epochs for k in keys]
+    outcomes["layers"] = ["-".join(map(str, cfg[k].layers)) for k in keys]
     per_seed = _per_seed(outcomes, metrics)
     variants = _variants(outcomes)
     return {
@@ -139,7 +141,8 @@ def _variants(outcomes: pd.DataFrame) -> pd.DataFrame:
     for key, part in outcomes.groupby(LABELS, sort=False):
         n = len(part)
         row = dict(zip(LABELS, key, strict=True)) | {
-            "epochs": int(part.epochs.iloc[0]), "threshold": PRESETS["question"].threshold, "n": n}
+            "epochs": int(part.epochs.iloc[0]), "layers": part.layers.iloc[0],
+            "threshold": PRESETS["question"].threshold, "n": n}
         for o in OUTCOMES:
             row |= _share(int((part.outcome == o).sum()), n, o)
         row |= _share(int((part.outcome != "converged").sum()), n, "failed")
@@ -268,6 +271,18 @@ def _stuck_vs_epoch(outcomes: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFra
     return pd.DataFrame(rows, columns=cols)
 
 
+def _paired_counts(base: pd.DataFrame, variant: pd.DataFrame, outcome: str) -> tuple[int, int]:
+    """(rescued, killed) on the seeds both ran: seeds with ``outcome`` (stuck, or failed = not
+    converged) in the program and not with the variant, and the reverse."""
+    def bad(part: pd.DataFrame) -> pd.Series:
+        hit = part.outcome == "stuck" if outcome == "stuck" else part.outcome != "converged"
+        return hit.set_axis(part.seed.to_numpy())
+
+    b, v = bad(base), bad(variant)
+    both = b.index.intersection(v.index)  # the same seeds: paired
+    return int((b[both] & ~v[both]).sum()), int((~b[both] & v[both]).sum())
+
+
 def _ranking(outcomes: pd.DataFrame, variants: pd.DataFrame) -> pd.DataFrame:
     """Effect of each variant against the faithful program on the same arm and lr."""
     rows = []
@@ -280,14 +295,20 @@ def _ranking(outcomes: pd.DataFrame, variants: pd.DataFrame) -> pd.DataFrame:
         for v in part[part.variant != "faithful"].itertuples(index=False):
             common = {"variant": v.variant, "arm": arm, "lr": lr, "vs": "faithful"}
             if kind == "rectifier":
+                sel = (outcomes.arm == arm) & (outcomes.lr == lr)
                 for outcome in ("stuck", "failed"):
+                    rescued, killed = _paired_counts(
+                        outcomes[sel & (outcomes.variant == "faithful")],
+                        outcomes[sel & (outcomes.variant == v.variant)], outcome)
                     d, lo, hi = newcombe_difference(
                         getattr(v, f"{outcome}_count"), v.n, b[f"{outcome}_count"], b.n)
                     rows.append(common | {
                         "metric": f"{arm}_{outcome}", "unit": "share difference",
                         "effect": d, "ci_low": lo, "ci_high": hi, "bound": "exact",
                         "baseline": b[f"{outcome}_share"],
-                        "value": getattr(v, f"{outcome}_share"), "budget": int(v.epochs)})
+                        "value": getattr(v, f"{outcome}_share"), "budget": int(v.epochs),
+                        "rescued": rescued, "killed": killed,
+                        "mcnemar_p": mcnemar_exact(rescued, killed)})
             else:
                 sel = (outcomes.arm == arm) & (outcomes.lr == lr)
                 ci = {name: _median_ci97(outcomes[sel & (outcomes.variant == name)])

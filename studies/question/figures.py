@@ -13,12 +13,15 @@ from .tables import SAMPLE_SEEDS
 
 
 def figures(tables_dir: Path, out_dir: Path) -> list[Path]:
-    return [
+    """The figures whose data this run has (no long run: no long-run figure)."""
+    out = [
         _outcomes_figure(tables_dir, out_dir),
         _loss_figure(tables_dir, out_dir),
         _epochs_figure(tables_dir, out_dir),
-        _long_figure(tables_dir, out_dir),
     ]
+    if len(read_table(tables_dir, "long_outcomes")):
+        out.append(_long_figure(tables_dir, out_dir))
+    return out
 
 
 OUTCOME_STYLE = {

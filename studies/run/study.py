@@ -25,6 +25,7 @@ import pandas as pd
 from diagnostics.data import load_data
 from studies.run.cells import DEFAULT_CACHE, Cell, CellResult, run_cells
 from studies.run.files import write_csv, write_json
+from studies.run.setup import setup_table
 
 DEFAULT_CHUNK_SEEDS = 1000  # cells with more seeds are split; smaller chunks lose speed
 
@@ -108,6 +109,7 @@ def run_studies(
         target = Path(out_dir) / study.name
         for name, frame in study.tables(mine, opts).items():
             write_csv(target / f"{name}.csv", frame)
+        write_csv(target / "cells.csv", setup_table(mine))
         figures = study.figures(target, target)
         metas[study.name] = meta = {
             "study": study.name,
@@ -157,4 +159,7 @@ def read_table(tables_dir: Path, name: str) -> pd.DataFrame:
     path = Path(tables_dir) / f"{name}.csv"
     if not path.exists():
         raise ValueError(f"table {path} is missing: run the study first")
-    return pd.read_csv(path)
+    try:
+        return pd.read_csv(path)
+    except pd.errors.EmptyDataError:  # a table with no rows and no columns: nothing was measured
+        return pd.DataFrame()
