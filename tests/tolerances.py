@@ -100,7 +100,22 @@ def finite_or(bound, fallback=0.0):
     return np.where(np.isfinite(bound), bound, fallback)
 
 
+def assert_within(actual, desired, bound, err_msg: str = "") -> None:
+    """|actual - desired| <= bound elementwise (bound may be an array: one per entry)."""
+    actual, desired = np.asarray(actual, dtype=float), np.asarray(desired, dtype=float)
+    diff = np.abs(actual - desired)
+    bad = ~(diff <= bound)
+    if bad.any():
+        bound = np.broadcast_to(bound, diff.shape)
+        raise AssertionError(
+            f"{err_msg}: {int(bad.sum())} of {diff.size} entries outside the bound; worst "
+            f"|diff| / bound = {float((diff / bound)[bad].max()):.3g}; "
+            f"diff {diff[bad][:5]}, bound {bound[bad][:5]}"
+        )
+
+
 __all__ = [
+    "assert_within",
     "LIBM_ULPS", "U32", "U64", "ULP64", "central_difference_atol", "cond_rel", "dot_bound",
     "finite_or", "fraction_atol", "gamma", "libm_rel", "norm_rtol", "sum_bound", "two_sided",
 ]
