@@ -7,6 +7,28 @@ import pytest
 
 from diagnostics import theory
 
+from .tolerances import dot_bound, gamma, libm_rel, norm_rtol, sum_bound, two_sided
+
+# d = 1: p = 0.5 - (atan(max) - atan(min)) / 2 pi. Each atan (<= pi/2) within LIBM_ULPS, the
+# difference, 2 pi and the division one rounding each, the final subtraction one more:
+# |error| <= (pi libm_rel + 3 u pi) / 2 pi + u <= libm_rel + gamma(4).
+P1_ERR = libm_rel() + gamma(4)
+
+
+def p2_err(n_vertices: int) -> float:
+    """|error| of the d = 2 closed form with at most n_vertices hull vertices.
+
+    The lifted vertices (x, y, 1) are normalised (norm_rtol(3) each), each edge's angle is
+    arctan2(|a x b|, a . b) of unit vectors: the cross and dot products carry dot_bound(3, 1) and
+    the normalisations 2 norm_rtol(3); arctan2 of (sin, cos) with sin^2 + cos^2 = 1 passes those
+    absolute errors through unamplified and adds LIBM_ULPS of the angle (<= pi). The perimeter
+    sums n of them (sum_bound, total <= 2 pi); / 4 pi and 0.5 - add three roundings.
+    """
+    angle = 2 * (dot_bound(3, 1.0) + 2 * norm_rtol(3)) + libm_rel() * math.pi
+    perimeter = n_vertices * angle + sum_bound(n_vertices, 2 * math.pi)
+    return perimeter / (4 * math.pi) + gamma(3)
+
+
 QUESTION_X = np.array([[0.1, 0.2], [0.5, 0.3], [0.2, 0.4], [0.3, 0.7], [0.5, 0.5], [0.4, 0.3]])
 
 
@@ -30,7 +52,7 @@ def mc_dead(X: np.ndarray, n_draws: int, seed: int) -> tuple[float, float]:
 
 def test_one_d_data_over_minus_one_to_one_is_a_quarter():
     X = np.linspace(-1.0, 1.0, 9)[:, None]
-    assert abs(theory.dead_probability(X) - 0.25) < 1e-12
+    assert abs(theory.dead_probability(X) - 0.25) <= P1_ERR
 
 
 def test_one_d_closed_form_matches_monte_carlo():
@@ -41,7 +63,8 @@ def test_one_d_closed_form_matches_monte_carlo():
 
 
 def test_one_d_single_point_is_a_half():
-    assert theory.dead_probability(np.array([[3.7]])) == pytest.approx(0.5, abs=1e-15)
+    # exact: atan(3.7) - atan(3.7) = 0, and 0.5 - 0 / (2 pi) = 0.5
+    assert theory.dead_probability(np.array([[3.7]])) == 0.5
 
 
 # --- dead_probability, d = 2 -------------------------------------------------------------------
@@ -74,17 +97,21 @@ def test_two_d_square_matches_girard_area():
     # each angle is acos(-1/3). Girard: area = 4·acos(-1/3) - 2π; p = area / 4π.
     X = np.array([[1.0, 1.0], [1.0, -1.0], [-1.0, 1.0], [-1.0, -1.0], [0.2, -0.3]])
     expected = (4 * math.acos(-1.0 / 3.0) - 2 * math.pi) / (4 * math.pi)
-    assert abs(theory.dead_probability(X) - expected) < 1e-12
+    # expected itself: acos (1.91) within LIBM_ULPS, 4 acos - 2 pi cancels terms of size 7.7 and
+    # 6.3 (a few roundings of 14), / 4 pi: (8 libm_rel + gamma(4) 14) / 4 pi
+    exp_err = (8 * libm_rel() + gamma(4) * 14.0) / (4 * math.pi)
+    assert abs(theory.dead_probability(X) - expected) <= p2_err(4) + exp_err
 
 
 def test_two_d_segment_on_an_axis_equals_the_one_d_value():
     # Points (x, 0), x in [-1, 1]: w2 never matters, so p is the 1-D value 1/4.
     X = np.column_stack([np.linspace(-1.0, 1.0, 6), np.zeros(6)])
-    assert abs(theory.dead_probability(X) - 0.25) < 1e-12
+    assert abs(theory.dead_probability(X) - 0.25) <= p2_err(len(X))
 
 
 def test_two_d_single_point_is_a_half():
-    assert abs(theory.dead_probability(np.array([[5.0, -2.0]])) - 0.5) < 1e-12
+    # exact: one vertex, a x a = 0 exactly, arctan2(0, a . a > 0) = 0, so p = 0.5 - 0
+    assert theory.dead_probability(np.array([[5.0, -2.0]])) == 0.5
 
 
 @pytest.mark.parametrize("name", ["question_six_points", "gaussian_cloud", "collinear"])
@@ -94,13 +121,19 @@ def test_interior_points_and_row_order_do_not_change_p(name):
     # Convex combinations of the rows lie inside the hull.
     weights = rng.dirichlet(np.ones(len(X)), size=30)
     bigger = rng.permutation(np.vstack([X, weights @ X]))
-    assert abs(theory.dead_probability(bigger) - theory.dead_probability(X)) < 1e-12
+    # each side within p2_err of its exact value; a rounded combination (dot_bound(len(X)) of the
+    # data's size) may sit just outside the hull and add a vertex: the perimeter grows by at most
+    # twice that distance on the sphere (lifting by (x, y, 1) / |.| does not enlarge it), / 4 pi
+    outside = 30 * 2 * dot_bound(len(X), float(np.abs(X).max())) / (4 * math.pi)
+    tol = two_sided(p2_err(len(bigger))) + outside
+    assert abs(theory.dead_probability(bigger) - theory.dead_probability(X)) <= tol
 
 
 def test_one_d_interior_points_do_not_change_p():
     X = np.array([[-0.5], [1.5]])
     bigger = np.vstack([X, np.array([[0.0], [0.3], [1.2]])])
-    assert abs(theory.dead_probability(bigger) - theory.dead_probability(X)) < 1e-12
+    # exact: the same max and min, so the same two atan calls and operations
+    assert theory.dead_probability(bigger) == theory.dead_probability(X)
 
 
 # --- dead_probability, d >= 3 (Monte Carlo) ----------------------------------------------------
@@ -138,7 +171,7 @@ def test_dead_probability_rejects_bad_input(bad):
 
 
 def test_all_dead_probability_hand_cases():
-    assert theory.all_dead_probability(0.25, 3) == pytest.approx(1 / 64, rel=1e-15)
+    assert theory.all_dead_probability(0.25, 3) == pytest.approx(1 / 64, rel=libm_rel())  # pow
     assert theory.all_dead_probability(0.5, 0) == 1.0
     assert theory.all_dead_probability(0.0, 4) == 0.0
     with pytest.raises(ValueError, match="p must"):
@@ -152,7 +185,9 @@ def test_all_dead_probability_hand_cases():
     [(1, 1, 1 / 4), (3, 1, 1 / 4), (2, 2, 1 / 8), (4, 3, 1 / 16), (1, 2, 3 / 16), (2, 3, 5 / 64)],
 )
 def test_second_layer_dead_probability_hand_cases(n0, n1, expected):
-    assert theory.second_layer_dead_probability(n0, n1) == pytest.approx(expected, rel=1e-15)
+    # exact: powers of 2 and 2^n0 + 1 are exact, and the one division is correctly rounded, as is
+    # the literal's
+    assert theory.second_layer_dead_probability(n0, n1) == expected
 
 
 @pytest.mark.parametrize(("n0", "n1"), [(1, 3), (2, 5), (0, 1)])
@@ -187,8 +222,10 @@ def test_second_layer_formula_matches_monte_carlo_for_scalar_input(n1):
 
 def test_sigmoid_chain_bound_values_and_vectorization():
     assert theory.sigmoid_chain_bound(0) == 1.0
-    assert theory.sigmoid_chain_bound(3) == pytest.approx(1 / 64, rel=1e-15)
-    np.testing.assert_allclose(theory.sigmoid_chain_bound(np.arange(4)), [1, 1 / 4, 1 / 16, 1 / 64])
+    # np.power (SIMD on some targets) within LIBM_ULPS
+    assert theory.sigmoid_chain_bound(3) == pytest.approx(1 / 64, rel=libm_rel())
+    np.testing.assert_allclose(theory.sigmoid_chain_bound(np.arange(4)), [1, 1 / 4, 1 / 16, 1 / 64],
+                               rtol=libm_rel())
     with pytest.raises(ValueError, match="depth"):
         theory.sigmoid_chain_bound(-1)
 
@@ -201,7 +238,10 @@ def test_sigmoid_chain_derivative_never_exceeds_bound():
         s = 1.0 / (1.0 + np.exp(-a))
         derivative *= s * (1.0 - s)
         a = s
-        assert np.all(derivative <= theory.sigmoid_chain_bound(depth) * (1 + 1e-12))
+        # s (1 - s) <= 1/4 for any s; each computed factor is 2 roundings above at most, the
+        # product 1 more per layer: gamma(3 depth); the bound's np.power within LIBM_ULPS
+        slack = (1 + gamma(3 * depth)) * (1 + libm_rel())
+        assert np.all(derivative <= theory.sigmoid_chain_bound(depth) * slack)
 
 
 def _weights(init: str, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -226,11 +266,13 @@ def test_backprop_variance_factor_matches_one_simulated_layer(activation, init):
     delta_out = rng.normal(size=(n, batch))
     delta_in = W.T @ (_DERIVATIVES[activation](z) * delta_out)
     ratio = delta_in.var() / delta_out.var()
+    # sampling error of one 400 x 400 draw (a few %), not round-off (~1e-13 of the sums)
     assert ratio == pytest.approx(theory.backprop_variance_factor(activation, init), rel=0.05)
 
 
 def test_backprop_variance_factor_hand_values_and_error():
-    assert theory.backprop_variance_factor("tanh", "uniform_1_over_sqrt_n") == pytest.approx(1 / 3)
+    # exact: the table's entry is the literal 1 / 3
+    assert theory.backprop_variance_factor("tanh", "uniform_1_over_sqrt_n") == 1 / 3
     assert theory.backprop_variance_factor("relu", "xavier") == 0.5
     assert theory.backprop_variance_factor("relu", "he") == 1.0
     with pytest.raises(ValueError, match="supported.*'relu', 'he'"):
