@@ -21,26 +21,38 @@ RAI_SIGMA = 0.6007  # Lu et al. 2019, randomized asymmetric initialisation
 
 @dataclass(frozen=True)
 class Initializer:
-    """A weight distribution; ``with_bias`` ones also draw the bias (as the last column)."""
+    """A weight distribution; ``with_bias`` ones also draw the bias (as the last column).
+
+    ``variance(fan_in, fan_out)`` is Var[w] for the i.i.d. ones (None otherwise): the one place
+    a spread is declared; the draw of a Gaussian or uniform initializer is derived from it, and
+    the theory and the studies read it here.
+    """
 
     name: str
     draw: Callable[..., Array]  # draw(rng, fan_in, fan_out) -> (fan_out, fan_in [+1])
-    formula: str  # the distribution, for docs and --help
+    formula: str  # the distribution, for docs, figures and --help
     with_bias: bool = False
+    variance: Callable[[int, int], float] | None = None  # Var[w](fan_in, fan_out), i.i.d. only
+    gaussian: bool = False  # weights are normal (the dead-unit closed form needs it)
+
+    def std(self, fan_in: int, fan_out: int) -> float:
+        """Standard deviation of one weight (nan when the weights are not i.i.d.)."""
+        return math.sqrt(self.variance(fan_in, fan_out)) if self.variance else math.nan
 
 
-def _normal(std: Callable[[int, int], float]):
-    return lambda rng, fan_in, fan_out: rng.standard_normal((fan_out, fan_in)) * std(
-        fan_in, fan_out
-    )
-
-
-def _uniform(limit: Callable[[int, int], float]):
+def _normal(name: str, variance: Callable[[int, int], float], formula: str) -> Initializer:
     def draw(rng, fan_in, fan_out):
-        r = limit(fan_in, fan_out)
+        return rng.standard_normal((fan_out, fan_in)) * math.sqrt(variance(fan_in, fan_out))
+
+    return Initializer(name, draw, formula, variance=variance, gaussian=True)
+
+
+def _uniform(name: str, variance: Callable[[int, int], float], formula: str) -> Initializer:
+    def draw(rng, fan_in, fan_out):
+        r = math.sqrt(3.0 * variance(fan_in, fan_out))  # U(-r, r) has variance r^2 / 3
         return rng.uniform(-r, r, (fan_out, fan_in))
 
-    return draw
+    return Initializer(name, draw, formula, variance=variance)
 
 
 def _standard_normal(rng, fan_in, fan_out):
@@ -65,27 +77,19 @@ def _rai(rng, fan_in, fan_out):
 
 
 INITIALIZERS: dict[str, Initializer] = {
-    "standard_normal": Initializer("standard_normal", _standard_normal, "N(0, 1) (the question)"),
-    "xavier_normal": Initializer(
-        "xavier_normal", _normal(lambda i, o: math.sqrt(2.0 / (i + o))), "N(0, 2/(fan_in+fan_out))"
+    "standard_normal": Initializer(
+        "standard_normal", _standard_normal, "N(0, 1) (the question)",
+        variance=lambda i, o: 1.0, gaussian=True,
     ),
-    "xavier_uniform": Initializer(
-        "xavier_uniform",
-        _uniform(lambda i, o: math.sqrt(6.0 / (i + o))),
-        "U(+-sqrt(6/(fan_in+fan_out)))",
-    ),
-    "he_normal": Initializer(
-        "he_normal", _normal(lambda i, o: math.sqrt(2.0 / i)), "N(0, 2/fan_in)"
-    ),
-    "he_uniform": Initializer(
-        "he_uniform", _uniform(lambda i, o: math.sqrt(6.0 / i)), "U(+-sqrt(6/fan_in))"
-    ),
-    "lecun_normal": Initializer(
-        "lecun_normal", _normal(lambda i, o: math.sqrt(1.0 / i)), "N(0, 1/fan_in)"
-    ),
-    "lecun_uniform": Initializer(
-        "lecun_uniform", _uniform(lambda i, o: 1.0 / math.sqrt(i)), "U(+-1/sqrt(fan_in))"
-    ),
+    "xavier_normal": _normal("xavier_normal", lambda i, o: 2.0 / (i + o),
+                             "N(0, 2/(fan_in+fan_out))"),
+    "xavier_uniform": _uniform("xavier_uniform", lambda i, o: 2.0 / (i + o),
+                               "U(+-sqrt(6/(fan_in+fan_out)))"),
+    "he_normal": _normal("he_normal", lambda i, o: 2.0 / i, "N(0, 2/fan_in)"),
+    "he_uniform": _uniform("he_uniform", lambda i, o: 2.0 / i, "U(+-sqrt(6/fan_in))"),
+    "lecun_normal": _normal("lecun_normal", lambda i, o: 1.0 / i, "N(0, 1/fan_in)"),
+    "lecun_uniform": _uniform("lecun_uniform", lambda i, o: 1.0 / (3.0 * i),
+                              "U(+-1/sqrt(fan_in))"),
     "orthogonal": Initializer("orthogonal", _orthogonal, "orthogonal (Haar), gain 1"),
     "rai": Initializer(
         "rai", _rai, "randomized asymmetric (Lu et al. 2019), draws the bias too", with_bias=True

@@ -9,16 +9,13 @@ import math
 
 import numpy as np
 
-# Per-layer factor n * Var[w] * E[act'(z)^2] by which the variance of the back-propagated signal
-# changes at initialisation, keyed by (activation, init).
-BACKPROP_VARIANCE_FACTORS: dict[tuple[str, str], float] = {
-    # Glorot & Bengio 2010: tanh'(0) = 1, w ~ U(±1/√n) has Var = 1/(3n), so n·Var = 1/3.
-    ("tanh", "uniform_1_over_sqrt_n"): 1.0 / 3.0,
-    # He et al. 2015: E[relu'(z)^2] = 1/2; Xavier's Var = 1/n halves the variance per layer.
-    ("relu", "xavier"): 0.5,
-    # He et al. 2015: Var = 2/n keeps ½·n·Var[w] = 1.
-    ("relu", "he"): 1.0,
-}
+from .initializers import get_initializer
+
+# E[act'(z)^2] at initialisation, where the derivative is known without the weights' size:
+# ReLU passes half of a symmetric input (He et al. 2015); tanh is linear near 0 (Glorot & Bengio
+# 2010, small weights). Var[w] comes from the initializer table.
+SQUARED_SLOPE: dict[str, float] = {"relu": 0.5, "tanh": 1.0}
+TANH_LINEAR_REGIME = 1.0  # tanh' ~ 1 only while n·Var[w] keeps pre-activations of unit scale
 
 _MC_CHUNK_ELEMENTS = 4_000_000  # largest (draws × rows) block the Monte Carlo holds at once
 
@@ -167,16 +164,20 @@ def sigmoid_chain_bound(depth: float | np.ndarray) -> float | np.ndarray:
     return float(bound) if bound.ndim == 0 else bound
 
 
-def backprop_variance_factor(activation: str, init: str) -> float:
+def backprop_variance_factor(activation: str, init: str, width: int = 100) -> float:
     """Per-layer factor n·Var[w]·E[act'(z)²] on the back-propagated variance at initialisation.
 
-    tanh with U(±1/√n): 1/3 (Glorot & Bengio 2010); ReLU with Xavier Var = 1/n: 1/2, with He
-    Var = 2/n: 1 (He et al. 2015).
+    Var[w] is the initializer table's, for a square layer of ``width`` units. tanh with
+    lecun_uniform, U(±1/√n): 1/3 (Glorot & Bengio 2010); ReLU with xavier_normal, Var = 1/n: 1/2,
+    with he_normal, Var = 2/n: 1 (He et al. 2015).
     """
-    try:
-        return BACKPROP_VARIANCE_FACTORS[(activation, init)]
-    except KeyError:
-        supported = ", ".join(f"({a!r}, {i!r})" for a, i in BACKPROP_VARIANCE_FACTORS)
+    spread = get_initializer(init).variance
+    n_var = width * spread(width, width) if spread is not None else math.inf
+    if activation not in SQUARED_SLOPE or spread is None or (
+        activation == "tanh" and n_var > TANH_LINEAR_REGIME
+    ):
         raise ValueError(
-            f"no variance factor for ({activation!r}, {init!r}); supported: {supported}"
-        ) from None
+            f"no variance factor for ({activation!r}, {init!r}): use relu with an i.i.d. "
+            f"initializer, or tanh with n·Var[w] <= {TANH_LINEAR_REGIME:g}"
+        )
+    return n_var * SQUARED_SLOPE[activation]

@@ -15,14 +15,34 @@ import numpy as np  # noqa: E402
 from diagnostics.activations import ACTIVATIONS  # noqa: E402
 from studies.run.files import write_with  # noqa: E402
 
-# one colour per activation, the same in every figure (Okabe-Ito first, then tab10)
+# one colour per activation, the same in every figure: Okabe-Ito first, then tab10's others;
+# an activation beyond them takes the next of tab20's, and the import fails rather than reuse one
 _PALETTE = [
     "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#A6761D",
     "#8C564B", "#7F7F7F", "#BCBD22", "#17BECF",
 ]
+# outcomes and failure kinds: a palette of their own, disjoint from the activations'
+OUTCOME_COLORS: dict[str, str] = {
+    "converged": "#4DAC26", "not_converged": "#F1B6DA", "stuck": "#B2182B", "diverged": "#5E3C99",
+    "born_dead": "#B2182B", "died": "#EF8A62", "other": "#92C5DE",
+    "zero_gradient": "#B2182B", "constant_output": "#EF8A62", "output_varies": "#92C5DE",
+}
 _FIRST = ("relu", "tanh", "sigmoid")
 _ORDER = [*_FIRST, *(n for n in ACTIVATIONS if n not in _FIRST)]
-ACTIVATION_COLORS: dict[str, str] = dict(zip(_ORDER, _PALETTE, strict=False))
+
+
+def _activation_colors() -> dict[str, str]:
+    from matplotlib.colors import to_hex
+
+    extra = [to_hex(c) for c in plt.get_cmap("tab20").colors]
+    pool = [*_PALETTE, *(c for c in extra if c not in _PALETTE)]
+    pool = [c for c in pool if c not in OUTCOME_COLORS.values()]
+    if len(_ORDER) > len(pool):
+        raise RuntimeError(f"{len(_ORDER)} activations but only {len(pool)} distinct colours")
+    return dict(zip(_ORDER, pool, strict=False))
+
+
+ACTIVATION_COLORS: dict[str, str] = _activation_colors()
 
 plt.rcParams.update(
     {
@@ -41,8 +61,8 @@ plt.rcParams.update(
 
 
 def color(activation: str) -> str:
-    """The activation's colour."""
-    return ACTIVATION_COLORS.get(activation, "#444444")
+    """The activation's colour (every activation of the table has its own)."""
+    return ACTIVATION_COLORS[activation]
 
 
 def figure(nrows: int = 1, ncols: int = 1, *, width: float = 6.4, height: float = 4.0, **kw):

@@ -100,3 +100,12 @@ def test_every_study_package_is_registered():
 
     on_disk = {p.parent.name for p in ROOT.glob("*/grid.py")}
     assert on_disk == set(STUDIES) == set(STUDY_PACKAGES)
+
+
+def test_every_activation_has_its_own_colour_apart_from_the_outcomes():
+    from diagnostics.activations import ACTIVATIONS
+    from studies import plots
+
+    colours = [plots.color(a) for a in ACTIVATIONS]
+    assert len(set(colours)) == len(ACTIVATIONS)
+    assert not set(colours) & set(plots.OUTCOME_COLORS.values())

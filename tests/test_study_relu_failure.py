@@ -234,6 +234,7 @@ def test_weight_std_values():
     assert study_grid.weight_std("xavier_normal", 2, 4) == pytest.approx(math.sqrt(1 / 3))
     assert study_grid.weight_std("he_normal", 8, 3) == pytest.approx(0.5)
     assert math.isnan(study_grid.weight_std("rai", 2, 4))
+    assert math.isnan(study_grid.weight_std("he_uniform", 2, 4))  # not Gaussian
 
 
 def test_grid_honours_options_and_shares_the_baseline():

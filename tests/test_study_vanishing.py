@@ -85,7 +85,9 @@ def test_ratio_table_agrees_with_theory_and_itself(out):
     assert np.allclose(z.theory[has], z.theory_factor[has] ** ((z.depth[has] - 1) / 2))
     assert z.theory[~has].isna().all() and t[t.quantity == "W"].theory.isna().all()
     pairs = {(a, i) for a, i in zip(z.activation[has], z.init[has], strict=True)}
-    assert pairs == {("tanh", "lecun_uniform"), ("relu", "xavier_normal"), ("relu", "he_normal")}
+    # He's n Var/2 for ReLU under every i.i.d. init; tanh only in its linear regime (n Var <= 1)
+    assert pairs == {("tanh", "lecun_uniform"), ("tanh", "xavier_normal"),
+                     *(("relu", i) for i in study_grid.INITS)}
     sig = z[z.activation == "sigmoid"]
     assert np.allclose(sig.sigmoid_bound, 0.25 ** (sig.depth - 1))
     assert z[z.activation != "sigmoid"].sigmoid_bound.isna().all()
@@ -171,10 +173,11 @@ def test_safe_ratio():
 
 
 def test_theory_and_bounds_by_hand():
-    assert study_tables.theory_factor("tanh", "lecun_uniform") == pytest.approx(1 / 3)
-    assert study_tables.theory_factor("relu", "xavier_normal") == 0.5
-    assert study_tables.theory_factor("relu", "he_normal") == 1.0
-    assert math.isnan(study_tables.theory_factor("sigmoid", "he_normal"))
+    assert study_tables.theory_factor("tanh", "lecun_uniform", 16) == pytest.approx(1 / 3)
+    assert study_tables.theory_factor("relu", "xavier_normal", 16) == pytest.approx(0.5)
+    assert study_tables.theory_factor("relu", "he_normal", 16) == pytest.approx(1.0)
+    assert study_tables.theory_factor("relu", "standard_normal", 16) == 8.0  # He: n Var / 2
+    assert math.isnan(study_tables.theory_factor("sigmoid", "he_normal", 16))
     # n·Var[w]·max act'^2 with n = 16
     assert study_tables.mean_field_bound("sigmoid", "xavier_normal", 16) == pytest.approx(1 / 16)
     assert study_tables.mean_field_bound("tanh", "lecun_uniform", 16) == pytest.approx(1 / 3)

@@ -20,11 +20,9 @@ FAILURE_LABELS = {
     "constant_output": "gradient non-zero, output constant (dead network)",
     "output_varies": "gradient non-zero, output varies",
 }
-FAILURE_COLORS = {"zero_gradient": "#D55E00", "constant_output": "#E69F00",
-                  "output_varies": "#56B4E9"}
-OUTCOME_STYLE = {
-    "converged": "#009E73", "not_converged": "#E69F00", "stuck": "#D55E00", "diverged": "#000000",
-}
+FAILURE_COLORS = {k: plots.OUTCOME_COLORS[k] for k in FAILURES}
+OUTCOME_STYLE = {k: plots.OUTCOME_COLORS[k] for k in ("converged", "not_converged", "stuck",
+                                                     "diverged")}
 
 
 def figures(tables_dir: Path, out_dir: Path) -> list[Path]:

@@ -24,9 +24,8 @@ def figures(tables_dir: Path, out_dir: Path) -> list[Path]:
     return out
 
 
-OUTCOME_STYLE = {
-    "converged": "#009E73", "not_converged": "#E69F00", "stuck": "#D55E00", "diverged": "#000000",
-}
+OUTCOME_STYLE = {k: plots.OUTCOME_COLORS[k] for k in ("converged", "not_converged", "stuck",
+                                                     "diverged")}
 
 
 def _outcomes_figure(tables_dir: Path, out_dir: Path) -> Path:

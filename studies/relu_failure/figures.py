@@ -13,9 +13,9 @@ from studies.run.study import read_table
 from .grid import ACTIVATION_FACTOR, FACTORS
 
 CATEGORY_STYLE = {  # failure category -> (colour, legend label); stuck-like is vermillion
-    "born_dead": ("#D55E00", "born dead (output constant at init)"),
-    "died": ("#CC79A7", "died (output constant at the end only)"),
-    "other": ("#E69F00", "other (output still varies, or diverged)"),
+    "born_dead": (plots.OUTCOME_COLORS["born_dead"], "born dead (output constant at init)"),
+    "died": (plots.OUTCOME_COLORS["died"], "died (output constant at the end only)"),
+    "other": (plots.OUTCOME_COLORS["other"], "other (output still varies, or diverged)"),
 }
 
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from diagnostics.config import Config
+from diagnostics.initializers import get_initializer
 from diagnostics.presets import PRESETS
 from diagnostics.schedules import Schedule
 from studies.run.cells import Cell
@@ -226,15 +227,8 @@ def cells(opts: StudyOptions) -> list[Cell]:
     return out + theory_cells(opts, seeds)
 
 
-WEIGHT_STDS: dict[str, Callable[[int, int], float]] = {  # Gaussian initializers: std(fan_in, out)
-    "standard_normal": lambda i, o: 1.0,
-    "xavier_normal": lambda i, o: math.sqrt(2.0 / (i + o)),
-    "he_normal": lambda i, o: math.sqrt(2.0 / i),
-    "lecun_normal": lambda i, o: math.sqrt(1.0 / i),
-}
-
-
 def weight_std(init: str, fan_in: int, fan_out: int) -> float:
-    """Standard deviation of a Gaussian initializer's weights (nan for the others)."""
-    f = WEIGHT_STDS.get(init)
-    return f(fan_in, fan_out) if f else math.nan
+    """Standard deviation of a Gaussian initializer's weights, from its table entry (nan for
+    the others: the dead-unit closed form needs Gaussian weights)."""
+    entry = get_initializer(init)
+    return entry.std(fan_in, fan_out) if entry.gaussian else math.nan

@@ -18,10 +18,6 @@ from .grid import ACTIVATIONS, INITS
 
 CLIP = 0.01  # the gradient heatmaps' colour range: these quantiles of all plotted values
 ZERO_CMAP = ListedColormap(["0.55"])  # cells whose median gradient is exactly zero
-INIT_LABEL = {
-    "standard_normal": "N(0,1) (question)", "xavier_normal": "Xavier normal",
-    "he_normal": "He normal", "lecun_uniform": "U(±1/√n)",
-}
 INIT_STYLE = {
     "standard_normal": "-", "xavier_normal": "--", "he_normal": ":", "lecun_uniform": "-.",
 }
@@ -105,11 +101,11 @@ def _ratio_figure(tables_dir: Path, out_dir: Path) -> Path:
             for init in _ordered(part.init, INITS):
                 p = part[part.init == init].sort_values("depth")
                 _series(ax, p.depth, p.q25, p["median"], p.q75, color=plots.color(act),
-                        style=INIT_STYLE.get(init, "-"), label=f"{INIT_LABEL.get(init, init)}")
+                        style=INIT_STYLE.get(init, "-"), label=f"{init}")
                 if p.theory.notna().any():
                     ax.plot(p.depth, p.theory, color="black", linewidth=1.1,
                             linestyle=INIT_STYLE.get(init, "-"),
-                            label=f"theory, {INIT_LABEL.get(init, init)}: ‖∂L/∂z‖² × "
+                            label=f"theory, {init}: ‖∂L/∂z‖² × "
                                   f"{_fraction(p.theory_factor.iloc[0])} per layer")
             if q == "z" and part.sigmoid_bound.notna().any():
                 p = part.drop_duplicates("depth").sort_values("depth")
@@ -150,7 +146,7 @@ def _profile_figure(tables_dir: Path, out_dir: Path) -> Path:
             for init in _ordered(part.init, INITS):
                 p = part[part.init == init].sort_values("layer")
                 _series(ax, p.layer, p.q25, p["median"], p.q75, color=plots.color(act),
-                        style=INIT_STYLE.get(init, "-"), label=INIT_LABEL.get(init, init))
+                        style=INIT_STYLE.get(init, "-"), label=init)
                 if metric != "grad_norm_z":
                     continue
                 f = factors[(factors.activation == act) & (factors.init == init)
@@ -162,13 +158,13 @@ def _profile_figure(tables_dir: Path, out_dir: Path) -> Path:
                 if np.isfinite(f.theory.iloc[0]):
                     ax.plot(layers, anchor.iloc[0] * f.theory.iloc[0] ** ((depth - layers) / 2),
                             color="black", linewidth=1.1, linestyle=INIT_STYLE.get(init, "-"),
-                            label=f"theory slope, {INIT_LABEL.get(init, init)}: "
+                            label=f"theory slope, {init}: "
                                   f"‖∂L/∂z‖² × {_fraction(f.theory.iloc[0])} per layer")
                 elif act == "sigmoid" and init == "xavier_normal":
                     b = f.mean_field_bound.iloc[0]
                     ax.plot(layers, anchor.iloc[0] * b ** ((depth - layers) / 2), color="0.45",
                             linewidth=1.3, linestyle=(0, (1, 1)),
-                            label=f"theory bound, {INIT_LABEL[init]}: σ' ≤ 1/4, n·Var[w] = 1"
+                            label=f"theory bound, {init}: σ' ≤ 1/4, n·Var[w] = 1"
                                   f"\n→ ‖∂L/∂z‖² × at most {_fraction(b)} per layer")
             ax.axvline(depth + 0.5, color="0.6", linewidth=0.8, linestyle=":")
             ax.set_yscale("log")
@@ -213,7 +209,7 @@ def _factor_figure(tables_dir: Path, out_dir: Path) -> Path:
                  color="black", markersize=7)
             mark(r.mean_field_bound, y, "ceiling n·Var[w]·max act'² (independence assumption)",
                  marker="|", color="0.4", markersize=14, markeredgewidth=2)
-        ax.set_yticks(range(len(rows)), [f"{a} / {INIT_LABEL.get(i, i)}" for a, i in rows])
+        ax.set_yticks(range(len(rows)), [f"{a} / {i}" for a, i in rows])
         for label, (a, _) in zip(ax.get_yticklabels(), rows, strict=True):
             label.set_color(plots.color(a))
         ax.invert_yaxis()
@@ -293,7 +289,7 @@ def _heatmap_figure(tables_dir: Path, out_dir: Path, column: str) -> Path:
                         "seeds\n(white: none left)", transform=ax.transAxes, ha="right",
                         va="bottom", fontsize=7.5, bbox={"facecolor": "white", "alpha": 0.85,
                                                         "edgecolor": "0.5"})
-            ax.set_title(f"{act} / {INIT_LABEL.get(init, init)}", color=plots.color(act))
+            ax.set_title(f"{act} / {init}", color=plots.color(act))
             if r == len(acts) - 1:
                 ax.set_xlabel("epoch (log-spaced recordings)")
             if c == 0:

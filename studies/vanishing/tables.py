@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
 from diagnostics import theory
 from diagnostics.activations import get_activation
+from diagnostics.initializers import get_initializer
 from studies.run.cells import CellResult, concat
 from studies.run.study import StudyOptions
 from studies.stats.intervals import bootstrap_ci
@@ -20,16 +21,6 @@ from .grid import study_width
 KEYS = ["run", "preset", "activation", "init", "depth"]  # label columns of every cell
 BOUND_RTOL = 1e-9  # float slack when comparing a measured chain with its bound
 # diagnostics.theory's names for the initialisations the closed forms are about
-THEORY_INIT = {
-    "lecun_uniform": "uniform_1_over_sqrt_n", "xavier_normal": "xavier", "he_normal": "he",
-}
-# Var[w] of each initialisation, as a function of (fan_in, fan_out)
-WEIGHT_VARIANCE: dict[str, Callable[[int, int], float]] = {
-    "standard_normal": lambda i, o: 1.0,
-    "xavier_normal": lambda i, o: 2.0 / (i + o),
-    "he_normal": lambda i, o: 2.0 / i,
-    "lecun_uniform": lambda i, o: 1.0 / (3.0 * i),
-}
 
 
 def safe_ratio(num, den) -> np.ndarray:
@@ -40,26 +31,28 @@ def safe_ratio(num, den) -> np.ndarray:
         return np.where(den > 0, num / den, np.nan)
 
 
-def theory_factor(activation: str, init: str) -> float:
+def theory_factor(activation: str, init: str, width: int) -> float:
     """diagnostics.theory's per-layer variance factor for (activation, init), or nan."""
     try:
-        return theory.backprop_variance_factor(activation, THEORY_INIT.get(init, init))
+        return theory.backprop_variance_factor(activation, init, width)
     except ValueError:
         return math.nan
 
 
 def mean_field_bound(activation: str, init: str, width: int) -> float:
     """n·Var[w]·max act'(z)²: the per-layer factor's ceiling under the independence assumption."""
-    if init not in WEIGHT_VARIANCE:
+    spread = get_initializer(init).variance
+    if spread is None:
         return math.nan
-    return width * WEIGHT_VARIANCE[init](width, width) * get_activation(activation).max_grad ** 2
+    return width * spread(width, width) * get_activation(activation).max_grad ** 2
 
 
 def he_formula(activation: str, init: str, width: int) -> float:
     """ReLU only: n·Var[w]/2, He et al. 2015's per-layer factor for any weight variance, or nan."""
-    if activation != "relu" or init not in WEIGHT_VARIANCE:
+    spread = get_initializer(init).variance
+    if activation != "relu" or spread is None:
         return math.nan
-    return width * WEIGHT_VARIANCE[init](width, width) / 2.0
+    return width * spread(width, width) / 2.0
 
 
 def wide_metrics(results: Sequence[CellResult]) -> pd.DataFrame:
@@ -160,7 +153,7 @@ def tables(results: list[CellResult], opts: StudyOptions) -> dict[str, pd.DataFr
         _quantiles(init_chains, labels, f"ratio_{q}").assign(quantity=q) for q in ("W", "z")
     ], ignore_index=True)
     ratio["theory_factor"] = [
-        theory_factor(a, i) if q == "z" else math.nan
+        theory_factor(a, i, width) if q == "z" else math.nan
         for a, i, q in zip(ratio.activation, ratio.init, ratio.quantity, strict=True)
     ]
     ratio["theory"] = ratio.theory_factor ** ((ratio.depth - 1) / 2)  # nan stays nan
@@ -220,7 +213,7 @@ def _factor_table(init: pd.DataFrame, width: int) -> pd.DataFrame:
             "measured": float(med), "q25": float(q25), "q75": float(q75),
             "mean": mean, "mean_ci_low": lo, "mean_ci_high": hi,
             "n": len(part), "n_defined": int(geo.size),
-            "theory": theory_factor(act, ini),
+            "theory": theory_factor(act, ini, width),
             "mean_field_bound": mean_field_bound(act, ini, width),
             "he_formula": he_formula(act, ini, width),
         })
