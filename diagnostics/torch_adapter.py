@@ -235,10 +235,10 @@ def _numpy(t: Tensor) -> Array:
 
 def _seed_last(t: Tensor) -> Array:
     """(S, ...) tensor -> (..., S) numpy array (the probes' layout), units first for (S, N, u)."""
-    a = _numpy(t)
-    if a.ndim == 3:  # (S, N, units) -> (units, N, S);  (S, out, in) handled by the caller
-        return np.ascontiguousarray(a.transpose(2, 1, 0))
-    return np.ascontiguousarray(np.moveaxis(a, 0, -1))
+    t = t.detach()
+    if t.ndim == 3:  # (S, N, units) -> (units, N, S);  (S, out, in) handled by the caller
+        return t.permute(2, 1, 0).contiguous().cpu().numpy()  # torch's copy: 3x numpy's here
+    return np.ascontiguousarray(np.moveaxis(_numpy(t), 0, -1))
 
 
 def _weights_seed_last(t: Tensor) -> Array:
