@@ -49,33 +49,25 @@ def select_probes(record: str | Iterable[str]) -> list[str]:
     return list(dict.fromkeys(picked))
 
 
-class Monitor:
-    """Probe a training run on a schedule; results as tidy columns.
+class Recorder:
+    """Probe values on a schedule, stored per (epoch, row, seed); rows are (layer, probe).
+
+    The storage and bookkeeping half of a monitor, independent of the engine that produced the
+    records: ``record`` applies the selected probes to a ``NetworkRecord`` of one full pass.
+    ``Monitor`` (the numpy engine) and ``diagnostics.torch_adapter`` (PyTorch) both build on it.
 
     Args:
-        config: the run's configuration (layers, activations, epochs).
-        data: the dataset the full passes use.
-        seeds: the run's seeds (the order of ``train``'s ensemble).
-        record: ``all`` or a comma list of groups (grad_norm, dead, saturation, weights, preact,
-            loss) and probe names.
-        every: a schedule (``diagnostics.schedules``), default ``log:100``.
+        acts: the activation of each layer (``Activation`` entries), the output layer last.
+        seeds: the run's seeds (the order of the ensemble).
+        epochs: the epochs to record (0 = at initialisation), sorted.
+        record: ``all`` or a comma list of groups and probe names.
     """
 
-    def __init__(
-        self,
-        config: Config,
-        data: Dataset,
-        seeds: Iterable[int],
-        record: str | Iterable[str] = "all",
-        every: str | int | Schedule = DEFAULT_EVERY,
-    ):
-        self.config = config
-        self.layout = Layout(config.layers)
-        L = self.layout.n_layers
-        self.acts = [config.hidden_activation] * (L - 1) + [config.out_activation]
-        self.X, self.Y = data.X, data.Y
+    def __init__(self, acts, seeds: Iterable[int], epochs: Array, record: str | Iterable[str]):
+        self.acts = list(acts)
+        L = len(self.acts)
         self.seeds = np.asarray(list(seeds), dtype=np.int64)
-        self.epochs = np.union1d([0], schedule(every, config.epochs, first=0)).astype(np.int64)
+        self.epochs = np.asarray(epochs, dtype=np.int64)
         self._index = {int(e): r for r, e in enumerate(self.epochs)}
         names = select_probes(record)
         self.rows: list[tuple[int, str]] = []  # (layer, probe); layer 0 = whole network
@@ -90,34 +82,18 @@ class Monitor:
         self._rect_layers = [l for l in range(L) if self.acts[l].rectifier]
         self._dead: dict[int, Array] = {}  # layer -> (units, S) state at the previous recording
         self._events: list[tuple[Array, ...]] = []
-        self._ws: Workspace | None = None
         self.seconds = 0.0  # time spent observing, to measure the monitor's own cost
 
-    def observe(self, epoch: int, theta: Array, alive: Array, prev: Array | None = None) -> None:
-        """Probe ``theta (n_params, S_alive)``; ``alive`` maps its columns to ensemble indices."""
-        started = time.perf_counter()
+    def record(self, epoch: int, net: NetworkRecord, alive: Array) -> None:
+        """Apply the selected probes to one full pass; ``alive`` maps its seeds to columns."""
         r = self._index[int(epoch)]
-        loss, grad, self._ws = full_gradient(
-            self.layout, theta, self.acts, self.X, self.Y, self._ws
-        )
-        ws = self._ws
-        params = self.layout.views(theta)
-        grads = self.layout.views(grad)
-        olds = self.layout.views(prev) if prev is not None else [(None, None)] * len(params)
-        layers = [
-            LayerRecord(ws.z[l], ws.a[l], ws.gz[l], ws.dz[l], W, b, dW, db, W_prev, self.acts[l])
-            for l, ((W, b), (dW, db), (W_prev, _)) in enumerate(
-                zip(params, grads, olds, strict=True)
-            )
-        ]
-        net = NetworkRecord(layers, loss)
+        layers = net.layers
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # 0/0 -> nan, quietly
             for k, (layer, name) in enumerate(self.rows):
                 probe = PROBES[name]
                 self.values[r, k, alive] = probe.fn(net if layer == 0 else layers[layer - 1])
         if self.track_events:
             self._update_events(epoch, layers, alive)
-        self.seconds += time.perf_counter() - started
 
     def _update_events(self, epoch: int, layers: list[LayerRecord], alive: Array) -> None:
         for l in self._rect_layers:
@@ -170,3 +146,52 @@ class Monitor:
             if n == name and (layer is None or lay == layer):
                 return self.epochs, self.values[:, k, :]
         raise ValueError(f"metric {name!r} (layer {layer}) was not recorded")
+
+
+class Monitor(Recorder):
+    """Probe a training run on a schedule; results as tidy columns.
+
+    Args:
+        config: the run's configuration (layers, activations, epochs).
+        data: the dataset the full passes use.
+        seeds: the run's seeds (the order of ``train``'s ensemble).
+        record: ``all`` or a comma list of groups (grad_norm, dead, saturation, weights, preact,
+            loss) and probe names.
+        every: a schedule (``diagnostics.schedules``), default ``log:100``.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        data: Dataset,
+        seeds: Iterable[int],
+        record: str | Iterable[str] = "all",
+        every: str | int | Schedule = DEFAULT_EVERY,
+    ):
+        self.config = config
+        self.layout = Layout(config.layers)
+        L = self.layout.n_layers
+        acts = [config.hidden_activation] * (L - 1) + [config.out_activation]
+        epochs = np.union1d([0], schedule(every, config.epochs, first=0)).astype(np.int64)
+        super().__init__(acts, seeds, epochs, record)
+        self.X, self.Y = data.X, data.Y
+        self._ws: Workspace | None = None
+
+    def observe(self, epoch: int, theta: Array, alive: Array, prev: Array | None = None) -> None:
+        """Probe ``theta (n_params, S_alive)``; ``alive`` maps its columns to ensemble indices."""
+        started = time.perf_counter()
+        loss, grad, self._ws = full_gradient(
+            self.layout, theta, self.acts, self.X, self.Y, self._ws
+        )
+        ws = self._ws
+        params = self.layout.views(theta)
+        grads = self.layout.views(grad)
+        olds = self.layout.views(prev) if prev is not None else [(None, None)] * len(params)
+        layers = [
+            LayerRecord(ws.z[l], ws.a[l], ws.gz[l], ws.dz[l], W, b, dW, db, W_prev, self.acts[l])
+            for l, ((W, b), (dW, db), (W_prev, _)) in enumerate(
+                zip(params, grads, olds, strict=True)
+            )
+        ]
+        self.record(epoch, NetworkRecord(layers, loss), alive)
+        self.seconds += time.perf_counter() - started
