@@ -72,6 +72,15 @@ def figure(nrows: int = 1, ncols: int = 1, *, width: float = 6.4, height: float 
     )
 
 
+def suptitle(fig, text: str, **kw) -> None:
+    """A figure title wrapped to the figure's width, so no word is cut off at the edges."""
+    import textwrap
+
+    chars = max(30, int(fig.get_figwidth() * 11))  # about 11 characters per inch at 9.5 pt
+    lines = [textwrap.fill(line, chars) for line in text.split("\n")]
+    fig.suptitle("\n".join(lines), **kw)
+
+
 def legend_outside(ax, **kw) -> None:
     """Legend to the right of the axes, where it cannot cover data."""
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, **kw)

@@ -109,3 +109,11 @@ def test_every_activation_has_its_own_colour_apart_from_the_outcomes():
     colours = [plots.color(a) for a in ACTIVATIONS]
     assert len(set(colours)) == len(ACTIVATIONS)
     assert not set(colours) & set(plots.OUTCOME_COLORS.values())
+
+
+def test_every_figure_has_a_caption():
+    from studies.registry import STUDIES
+
+    for study in STUDIES.values():
+        for name, caption in study.captions.items():
+            assert name.endswith(".png") and len(caption) > 40, (study.name, name)

@@ -25,6 +25,34 @@ OUTCOME_STYLE = {k: plots.OUTCOME_COLORS[k] for k in ("converged", "not_converge
                                                      "diverged")}
 
 
+CAPTIONS = {  # figure -> the line printed under it in the report: what to take from it
+    "ranking.png": (
+        "Each change to the program against the program as written, on the same seeds: bars left "
+        "of the line mean fewer stuck or failed ReLU seeds (top) or fewer epochs for the smooth "
+        "activations (bottom); hatched bars with arrows are bounds."
+    ),
+    "relu_outcomes.png": (
+        "Outcome of each variant of the ReLU program on the same seeds: which changes remove the "
+        "stuck seeds (exactly zero gradient) and which add to them."
+    ),
+    "epochs.png": (
+        "Median epochs to the loss threshold per variant for the smooth activations (dot, 95% "
+        "interval, interquartile band): the variant furthest left is the single change that helps "
+        "most."
+    ),
+    "local_minimum.png": (
+        "What the ReLU seeds that failed look like at the end: an exactly zero gradient or a "
+        "constant output (dead networks) against a varying output (left), and which layers are "
+        "wholly dead, from initialisation or later (right)."
+    ),
+    "stuck_vs_epoch.png": (
+        "Share of ReLU seeds with an exactly zero gradient over training, per variant: a falling "
+        "line means stuck seeds came back to life (in the program, the shrinking biases can "
+        "revive a unit)."
+    ),
+}
+
+
 def figures(tables_dir: Path, out_dir: Path) -> list[Path]:
     return [
         _ranking_figure(tables_dir, out_dir),
@@ -101,7 +129,7 @@ def _ranking_figure(tables_dir: Path, out_dir: Path) -> Path:
         ax.set_yticks(y, [_label(v) for v in r.variant], fontsize=8.5)
         ax.set_ylim(-0.7, len(r) - 0.3)
         ax.grid(axis="y", visible=False)
-    fig.suptitle("Causes ranked by effect against the faithful program (top = largest "
+    plots.suptitle(fig, "Causes ranked by effect against the faithful program (top = largest "
                  "improvement; left of the line = fewer failures / faster)")
     return plots.save(fig, out_dir / "ranking.png")
 
@@ -214,7 +242,7 @@ def _epochs_figure(tables_dir: Path, out_dir: Path) -> Path:
                      "right margin: seeds that reached it / seeds", fontsize=9.5)
         ax.grid(axis="y", visible=False)
     axes[0, 0].set_yticks(y, [_label(k) for k in order])
-    fig.suptitle("Epochs to the loss threshold: median (dot), 95% CI (line), IQR (band)")
+    plots.suptitle(fig, "Epochs to the loss threshold: median (dot), 95% CI (line), IQR (band)")
     return plots.save(fig, out_dir / "epochs.png")
 
 
@@ -274,7 +302,10 @@ def _local_minimum_figure(tables_dir: Path, out_dir: Path) -> Path:
     ax2.set_title("Faithful program, failed seeds: layers whose units\nwere all dead at the "
                   "last epoch (z <= 0 on every sample)", fontsize=9.5)
     ax2.grid(axis="y", visible=False)
-    fig.suptitle("The 'local minimum' claim: is the gradient of the seeds that fail exactly zero?")
+    plots.suptitle(
+        fig,
+        "The 'local minimum' claim: is the gradient of the seeds that fail exactly zero?"
+    )
     return plots.save(fig, out_dir / "local_minimum.png")
 
 

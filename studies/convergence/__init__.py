@@ -28,4 +28,5 @@ STUDY = Study(
     tables=tables.tables,
     figures=figures.figures,
     findings=findings.findings,
+    captions=figures.CAPTIONS,
 )

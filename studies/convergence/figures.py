@@ -15,6 +15,25 @@ from matplotlib.lines import Line2D
 from studies import plots
 from studies.run.study import read_table
 
+CAPTIONS = {  # figure -> the line printed under it in the report: what to take from it
+    "survival.png": (
+        "Share of seeds of the corrected network not yet at the threshold, by epoch (Kaplan- "
+        "Meier): the lower and further left a curve, the faster that activation trains."
+    ),
+    "medians.png": (
+        "Median epochs to the threshold on the corrected network, every activation at the same "
+        "learning rate, with 95% intervals: overlapping intervals are not a ranking."
+    ),
+    "loss_bands.png": (
+        "Loss of the corrected network over training, median and interquartile band per "
+        "activation."
+    ),
+    "lr_grid.png": (
+        "Median epochs to the threshold across learning rates on the corrected network: each "
+        "activation's fastest learning rate, and where training diverges."
+    ),
+}
+
 
 def figures(tables_dir: Path, out_dir: Path) -> list[Path]:
     """survival.png, medians.png, loss_bands.png and lr_grid.png, from the CSV files."""
@@ -174,7 +193,7 @@ def _loss_figure(tables_dir: Path, out_dir: Path) -> Path:
         ax.set_xlabel("epoch")
     for ax in axes[:, 0]:
         ax.set_ylabel("epoch loss (MSE)")
-    fig.suptitle("\n".join(lines), fontsize=10)
+    plots.suptitle(fig, "\n".join(lines), fontsize=10)
     w, h = fig.get_size_inches()
     fig.subplots_adjust(left=0.75 / w, right=1 - 0.1 / w, bottom=0.5 / h,
                         top=1 - (0.45 + 0.17 * len(lines)) / h, wspace=0.08, hspace=0.32)
@@ -235,7 +254,7 @@ def _lr_grid_figure(tables_dir: Path, out_dir: Path) -> Path:
     ax2.set_ylabel("share of seeds (%, 95% Wilson CI)")
     ax2.set_title(f"Converged and diverged within {budget} epochs", fontsize=10)
     n = int(grid.n.max()) if len(grid) else 0
-    fig.suptitle(f"Learning-rate grid on the corrected network ({n} seeds per point)")
+    plots.suptitle(fig, f"Learning-rate grid on the corrected network ({n} seeds per point)")
     handles += [
         Line2D([], [], color="0.3", marker="o", linestyle="-", label="converged share"),
         Line2D([], [], color="0.3", marker="x", linestyle="--", label="diverged share"),

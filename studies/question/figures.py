@@ -11,6 +11,28 @@ from studies.run.study import read_table
 
 from .tables import SAMPLE_SEEDS
 
+CAPTIONS = {  # figure -> the line printed under it in the report: what to take from it
+    "outcomes.png": (
+        "Share of seeds of the user's program ending converged, not converged, stuck (exactly "
+        "zero gradient) or diverged, per activation and learning rate; only activations whose "
+        "units can switch off entirely (ReLU) can end stuck."
+    ),
+    "loss_curves.png": (
+        "Epoch loss of the user's program, one median per final outcome (line style): compare how "
+        "fast the converging seeds fall with the flat curves of the seeds that end stuck."
+    ),
+    "epochs_to_threshold.png": (
+        "Cumulative share of seeds that reached the loss threshold, by epoch: the horizontal gap "
+        "between curves is how many more epochs one activation needs; a curve's end height is its "
+        "share converged within the budget."
+    ),
+    "long_run.png": (
+        "The long run of the tanh and sigmoid programs on log-log axes: a straight falling line "
+        "is a power law (the loss keeps shrinking without a floor); the dotted levels show how "
+        "far it gets."
+    ),
+}
+
 
 def figures(tables_dir: Path, out_dir: Path) -> list[Path]:
     """The figures whose data this run has (no long run: no long-run figure)."""
@@ -24,6 +46,8 @@ def figures(tables_dir: Path, out_dir: Path) -> list[Path]:
     return out
 
 
+OUTCOME_LINES = {"converged": "-", "not_converged": "--", "stuck": ":", "diverged": "-."}
+MIN_BAND_SEEDS = 5  # outcome groups with fewer seeds get no band
 OUTCOME_STYLE = {k: plots.OUTCOME_COLORS[k] for k in ("converged", "not_converged", "stuck",
                                                      "diverged")}
 
@@ -60,9 +84,15 @@ def _loss_figure(tables_dir: Path, out_dir: Path) -> Path:
     fig, axes = plots.figure(1, len(lrs), width=5.0, height=4.0, sharey=True, squeeze=False)
     for ax, lr in zip(axes[0], lrs, strict=True):
         for act in bands.activation.unique():
-            b = bands[(bands.lr == lr) & (bands.activation == act)]
-            plots.band(ax, b.epoch, plots.positive(b.q25), plots.positive(b["median"]),
-                       plots.positive(b.q75), label=f"{act} median, IQR", color=plots.color(act))
+            for outcome, part in bands[(bands.lr == lr) & (bands.activation == act)].groupby(
+                    "outcome", sort=False):
+                if part.n.max() < MIN_BAND_SEEDS:
+                    continue  # too few seeds for a band
+                ax.fill_between(part.epoch, plots.positive(part.q25), plots.positive(part.q75),
+                                color=plots.color(act), alpha=0.15, linewidth=0)
+                ax.plot(part.epoch, plots.positive(part["median"]), color=plots.color(act),
+                        linestyle=OUTCOME_LINES.get(outcome, ":"), linewidth=1.6,
+                        label=f"{act}, {outcome.replace('_', ' ')} ({int(part.n.max())} seeds)")
             s = samples[(samples.lr == lr) & (samples.activation == act)]
             for _, one in s.groupby("seed"):
                 ax.plot(one.epoch, plots.positive(one.loss), color=plots.color(act),
@@ -73,8 +103,11 @@ def _loss_figure(tables_dir: Path, out_dir: Path) -> Path:
         ax.set_xlabel("epoch")
         ax.set_title(f"lr {lr:g}")
     axes[0, 0].set_ylabel("epoch loss (mean squared error, floor 1e-10)")
-    fig.suptitle("Loss of the user's program: median and interquartile band over seeds, "
-                 f"thin lines = seeds 0-{SAMPLE_SEEDS - 1}")
+    plots.suptitle(
+        fig,
+        "Loss of the user's program by final outcome: median (line style = outcome) "
+        f"and interquartile band over seeds; thin lines = seeds 0-{SAMPLE_SEEDS - 1}"
+    )
     plots.legend_outside(axes[0, -1])
     return plots.save(fig, out_dir / "loss_curves.png")
 
@@ -101,19 +134,20 @@ def _epochs_figure(tables_dir: Path, out_dir: Path) -> Path:
             loc="upper left", title="converged")
     axes[0, 0].set_ylabel("share of seeds converged (%)")
     axes[0, 0].set_ylim(0, 100)
-    fig.suptitle("Epochs to reach the loss threshold (cumulative share of all seeds)")
+    plots.suptitle(fig, "Epochs to reach the loss threshold (cumulative share of all seeds)")
     return plots.save(fig, out_dir / "epochs_to_threshold.png")
 
 
 def _long_figure(tables_dir: Path, out_dir: Path) -> Path:
     bands = read_table(tables_dir, "loss_bands")
     thresholds = read_table(tables_dir, "long_thresholds")
-    bands = bands[bands.run == "long"]
+    bands = bands[(bands.run == "long") & (bands.outcome == "converged")]  # the tail is theirs
     fig, ax = plots.figure(width=7.0, height=4.2)
     for act in bands.activation.unique():
         b = bands[bands.activation == act]
         plots.band(ax, b.epoch, plots.positive(b.q25), plots.positive(b["median"]),
-                   plots.positive(b.q75), label=f"{act} (lr {b.lr.iloc[0]:g})",
+                   plots.positive(b.q75),
+                   label=f"{act} (lr {b.lr.iloc[0]:g}, {int(b.n.max())} seeds)",
                    color=plots.color(act))
     for t in sorted(thresholds.threshold[thresholds.threshold > 0].unique()):
         ax.axhline(t, color="0.5", linewidth=0.6, linestyle=":")
@@ -123,8 +157,7 @@ def _long_figure(tables_dir: Path, out_dir: Path) -> Path:
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("epoch loss (mean squared error)")
-    n = int(read_table(tables_dir, "long_outcomes").groupby("activation").size().iloc[0]) \
-        if len(bands) else 0
-    ax.set_title(f"Long run of the user's program: median and IQR over {n} seeds")
+    ax.set_title("Long run of the user's program: median and IQR over the seeds that reached "
+                 "the threshold")
     plots.legend_outside(ax, title="activation")
     return plots.save(fig, out_dir / "long_run.png")

@@ -37,12 +37,19 @@ def tables(results: list[CellResult], opts: StudyOptions) -> dict[str, pd.DataFr
             threshold=PRESETS["question"].threshold, budget=budgets(opts)[0]
         ),
         "per_seed": main.drop(columns=["run"]),
-        "loss_bands": loss_bands(loss, by),
+        "loss_bands": loss_bands(_with_outcome(loss, outcomes, by), [*by, "outcome"]),
         "loss_samples": samples,
         "long_thresholds": _long_thresholds(long).assign(budget=budgets(opts)[1]),
         "long_outcomes": long.drop(columns=["run"]),
         "dead_networks": dead,
     }
+
+
+def _with_outcome(loss: pd.DataFrame, outcomes: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """The loss rows with each seed's final outcome: curves of seeds that end differently are
+    summarised apart (one median across converged and stuck seeds describes neither)."""
+    keys = [*by, "seed"]
+    return loss.merge(outcomes[[*keys, "outcome"]], on=keys, how="left")
 
 
 def _long_thresholds(long: pd.DataFrame) -> pd.DataFrame:

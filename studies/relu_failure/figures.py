@@ -19,6 +19,20 @@ CATEGORY_STYLE = {  # failure category -> (colour, legend label); stuck-like is 
 }
 
 
+CAPTIONS = {  # figure -> the line printed under it in the report: what to take from it
+    "failure_by_factor.png": (
+        "ReLU failures when one factor of the program changes at a time, split into born dead "
+        "(constant output before the first update), died during training and failed while alive: "
+        "the height of the born-dead part is the share the initialisation decides."
+    ),
+    "born_dead_theory.png": (
+        "Dead ReLU units at initialisation against the closed form: one first-layer unit (a), a "
+        "whole first layer (b), by initialisation (c), and the second layer on the data against "
+        "all of input space (d)."
+    ),
+}
+
+
 def figures(tables_dir: Path, out_dir: Path) -> list[Path]:
     """failure_by_factor.png and born_dead_theory.png, from the CSV tables."""
     return [_failure_figure(tables_dir, out_dir), _theory_figure(tables_dir, out_dir)]
@@ -62,9 +76,10 @@ def _failure_figure(tables_dir: Path, out_dir: Path) -> Path:
     for ax in axes[:, 0]:
         ax.set_ylabel("seeds that failed (%)")
     n, epochs = int(t.n.iloc[0]), int(t.epochs.iloc[0])
-    layers = read_table(tables_dir, "failure").query("factor == 'baseline'").layers.iloc[0]
-    fig.suptitle("ReLU failures, one factor at a time around the question's program "
-                 f"({layers}, N(0,1) init, SGD lr 0.01; {n} seeds, {epochs} epochs per bar)")
+    base = read_table(tables_dir, "cells").query("factor == 'baseline'").iloc[0]
+    plots.suptitle(fig, "ReLU failures, one factor at a time around the question's program "
+                   f"({base.layers}, {base.init} init, {base.optimizer} lr {base.lr:g}; {n} seeds, "
+                   f"{epochs} epochs per bar)")
     legend: dict = {}
     for ax in axes.flat[:len(names)]:
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
@@ -165,6 +180,6 @@ def _theory_figure(tables_dir: Path, out_dir: Path) -> Path:
     ax.set_ylabel("share of second-layer units dead at init")
     ax.set_title("(d) second layer: the data patch vs all of the input space")
     ax.legend(loc="upper right", fontsize=8, ncols=2)
-    fig.suptitle("Dead ReLU units at initialisation, measured vs closed form "
+    plots.suptitle(fig, "Dead ReLU units at initialisation, measured vs closed form "
                  "(the question's data; N(0,1) weights and biases unless stated)")
     return plots.save(fig, out_dir / "born_dead_theory.png")

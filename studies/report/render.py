@@ -375,7 +375,11 @@ def figures_section(metas: dict) -> str:
     lines = []
     for name, meta in metas.items():
         lines += [f"### {meta.get('title', name)} (`{name}`)", ""]
-        lines += [f"![{name}: {fig}]({name}/{fig})\n" for fig in meta.get("figures", [])]
+        captions = meta.get("captions", {})
+        for fig in meta.get("figures", []):
+            lines += [f"![{name}: {fig}]({name}/{fig})", ""]
+            if captions.get(fig):
+                lines += [f"_{captions[fig]}_", ""]
     return "\n".join(lines) if lines else "_No study ran._\n"
 
 

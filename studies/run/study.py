@@ -16,7 +16,7 @@ import json
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +76,7 @@ class Study:
     tables: Callable[[list[CellResult], StudyOptions], dict[str, pd.DataFrame]]
     figures: Callable[[Path, Path], list[Path]]  # (tables_dir, out_dir) -> PNG paths
     findings: Callable[[Path], object]  # tables_dir -> the numbers the report quotes
+    captions: dict[str, str] = field(default_factory=dict)  # figure file -> caption
 
 
 def run_studies(
@@ -124,6 +125,7 @@ def run_studies(
             "options": {k: v for k, v in asdict(opts).items() if k not in ("progress",)},
             "versions": versions(),
             "figures": [p.name for p in figures],
+            "captions": {p.name: study.captions.get(p.name, "") for p in figures},
         }
         write_json(target / "meta.json", meta)
     return metas

@@ -38,4 +38,5 @@ STUDY = Study(
     tables=tables.tables,
     figures=figures.figures,
     findings=findings.findings,
+    captions=figures.CAPTIONS,
 )

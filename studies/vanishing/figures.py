@@ -23,6 +23,32 @@ INIT_STYLE = {
 }
 
 
+CAPTIONS = {  # figure -> the line printed under it in the report: what to take from it
+    "ratio_vs_depth.png": (
+        "Gradient of the first layer relative to the last at initialisation, against depth (deep "
+        "networks of fixed width, not the question's): ratios of order one mean no vanishing; the "
+        "black lines are the published per-layer factors."
+    ),
+    "per_layer_profile.png": (
+        "Per-layer gradient norms at initialisation in the deepest network: how the gradient "
+        "changes layer by layer for each activation and initialisation."
+    ),
+    "per_layer_factor.png": (
+        "The measured per-layer factor of the back-propagated gradient against the published "
+        "theory values and the mean-field bound."
+    ),
+    "heatmap_grad.png": (
+        "Weight-gradient norm per layer during training of the deepest network: which layers "
+        "receive a gradient, and for how long."
+    ),
+    "heatmap_saturation.png": (
+        "Share of saturated units per layer during training of the deepest network, for the "
+        "activation and initialisation pairs that saturate at all (the others are named in the "
+        "title)."
+    ),
+}
+
+
 def figures(tables_dir: Path, out_dir: Path) -> list[Path]:
     """Ratio vs depth, per-layer profile, per-layer factor, gradient and saturation heatmaps."""
     return [
@@ -120,11 +146,14 @@ def _ratio_figure(tables_dir: Path, out_dir: Path) -> Path:
             ax.set_ylabel(ylabel)
             ax.set_title(f"{act}", color=plots.color(act), fontweight="bold")
         _row_legend(axes[row])
-    fig.suptitle("First-to-last gradient ratio at initialisation vs depth: median (line) and "
-                 f"interquartile band over {n} seeds\nbelow 1 = the first layer gets a smaller "
-                 "gradient than the last; black = theory (Glorot & Bengio 2010; He et al. 2015),\n"
-                 "which is about the mean of ‖∂L/∂z‖²: the median of a product of random "
-                 "per-layer factors lies somewhat below it")
+    plots.suptitle(
+        fig,
+        "First-to-last gradient ratio at initialisation vs depth: median (line) and "
+        f"interquartile band over {n} seeds\nbelow 1 = the first layer gets a smaller "
+        "gradient than the last; black = theory (Glorot & Bengio 2010; He et al. 2015),\n"
+        "which is about the mean of ‖∂L/∂z‖²: the median of a product of random "
+        "per-layer factors lies somewhat below it"
+    )
     return plots.save(fig, out_dir / "ratio_vs_depth.png")
 
 
@@ -173,9 +202,12 @@ def _profile_figure(tables_dir: Path, out_dir: Path) -> Path:
             ax.set_ylabel(ylabel)
             ax.set_title(act, color=plots.color(act), fontweight="bold")
         _row_legend(axes[row])
-    fig.suptitle(f"Per-layer gradient norms at initialisation, {depth} hidden layers: median and "
-                 f"interquartile band over {n} seeds\nblack = theory slope anchored at the last "
-                 "hidden layer; dotted vertical line = hidden | output")
+    plots.suptitle(
+        fig,
+        f"Per-layer gradient norms at initialisation, {depth} hidden layers: median and "
+        f"interquartile band over {n} seeds\nblack = theory slope anchored at the last "
+        "hidden layer; dotted vertical line = hidden | output"
+    )
     return plots.save(fig, out_dir / "per_layer_profile.png")
 
 
@@ -240,6 +272,20 @@ def _heatmap_figure(tables_dir: Path, out_dir: Path, column: str) -> Path:
         return plots.save(fig, out_dir / name)
     depth = int(t.depth.max())
     t = t[t.depth == depth]
+    left_out = []
+    if saturation:  # a pair that never saturates would be a blank panel: named, not drawn
+        peak = t.groupby(["activation", "init"])[column].transform("max")
+        left_out = sorted({f"{a}/{i}" for a, i in zip(t.activation[peak <= 0], t.init[peak <= 0],
+                                                        strict=True)})
+        if (peak > 0).any():
+            t = t[peak > 0]
+    left_out = []
+    if saturation:  # a pair that never saturates would be a blank panel: named, not drawn
+        peak = t.groupby(["activation", "init"])[column].transform("max")
+        left_out = sorted({f"{a}/{i}" for a, i in zip(t.activation[peak <= 0], t.init[peak <= 0],
+                                                        strict=True)})
+        if (peak > 0).any():
+            t = t[peak > 0]
     acts = _ordered(t.activation, ACTIVATIONS)
     inits = _ordered(t.init, INITS)
     epochs = np.sort(t.epoch.unique())  # one column per recording, shared by every panel
@@ -307,6 +353,10 @@ def _heatmap_figure(tables_dir: Path, out_dir: Path, column: str) -> Path:
                      extend="both" if not saturation and clipped else "neither")
     what = "saturated share" if saturation else "weight-gradient norm"
     n = int(t.n.max()) if len(t) else 0
-    fig.suptitle(f"{what.capitalize()} per layer during training, {depth} hidden layers, median "
-                 f"over {n} seeds (online SGD, fixed preset)")
+    never = f"\nnever saturated (not drawn): {', '.join(left_out)}" if left_out else ""
+    plots.suptitle(
+        fig,
+        f"{what.capitalize()} per layer during training, {depth} hidden layers, median "
+        f"over {n} seeds (online SGD, fixed preset){never}"
+    )
     return plots.save(fig, out_dir / name)
