@@ -1,0 +1,67 @@
+"""'Your program, line by line': each bug and risky choice quoted, what it does, its effect alone."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from studies.causes.findings import CausesFindings, Ranked
+
+from .text import lr_text
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line of the asker's program and the variant of the causes study that changes it."""
+
+    code: str  # quoted from the program
+    does: str  # what it does, in words
+    variant: str | None  # the causes variant that changes this line alone (None: not measured)
+
+
+LINES = (
+    Line("self.biases -= lr * self.biases",
+         "shrinks every bias by the factor (1 − lr) at every update instead of following its "
+         "gradient, so the biases never learn and fade towards zero", "fix_bias_update"),
+    Line("return np.dot(self.weights.T, error_gradient)  # after the update",
+         "passes the error back through weights that were already updated on this sample",
+         "fix_backprop_weights"),
+    Line("Dense(4, 1), ReLU()  # or Sigmoid(), Tanh() on the output",
+         "puts the hidden activation on the output too: a ReLU output can be off for every "
+         "input; a sigmoid or tanh output can only approach the top of its range, where the "
+         "targets of 1.0 sit", "fix_output_activation"),
+    Line("self.weights = np.random.randn(...); self.biases = np.random.randn(...)",
+         "draws every weight and bias from N(0, 1), whatever the layer's size", "fix_init"),
+)
+
+
+def _effect(r: Ranked) -> str:
+    e = r.effect
+    if r.metric == "median":
+        if math.isnan(e.value):
+            return f"{r.arm}: both medians beyond the budget"
+        mark = {"at_most": "≤ ", "at_least": "≥ "}.get(e.bound, "")
+        return f"{r.arm}: median epochs × {mark}{e.value:.2g}"
+    return (f"{r.arm}: {100 * e.value:+.1f} points of seeds {'stuck' if r.metric == 'stuck' else 'failed'} "
+            f"({r.rescued} rescued, {r.killed} killed, p = {r.p_value:.2g})")
+
+
+def program_section(c: CausesFindings | None, n_samples: int | None, budget: int | None,
+                    lr: float | None) -> str:
+    """The table, with the effect of each change measured alone on the same seeds."""
+    if c is None:
+        return "_Not measured: the causes study did not run._"
+    rows = ["| line in your program | what it does | measured alone, on the same seeds |",
+            "| --- | --- | --- |"]
+    for line in LINES:
+        effects = [r for r in c.ranking if r.variant == line.variant and r.metric in (
+            "failed", "median")]
+        measured = "; ".join(_effect(r) for r in effects) or "not run"
+        rows.append(f"| `{line.code}` | {line.does} | {measured} |")
+    out = "\n".join(rows)
+    if n_samples and budget and lr:
+        factor = (1.0 - lr) ** (n_samples * budget)
+        out += (f"\n\nWith the bias line as written, after {budget:,} epochs of {n_samples} updates "
+                f"at lr {lr_text(lr)} every bias has been multiplied by (1 − {lr_text(lr)})^"
+                f"{n_samples * budget:,} = {factor:.2g}: the network ends up without biases.")
+    return out
