@@ -15,6 +15,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
 EXECUTORS = ("processes", "sequential", "dask", "dask-local")
+CONNECT_SECONDS = 5  # an unreachable Dask scheduler is an error after this long
 DASK_INSTALL = "pip install 'activation-diagnostics[dask]'"
 
 
@@ -42,7 +43,9 @@ class Processes:
     name = "processes"
 
     def __init__(self, workers: int | None = None, retries: int = 2):
-        self.workers = max(1, workers or os.cpu_count() or 1)
+        if workers is not None and (isinstance(workers, bool) or workers < 1):
+            raise ValueError(f"--workers {workers} is invalid: use a positive integer")
+        self.workers = workers or os.cpu_count() or 1
         self.retries = retries
 
     def submit_all(self, fn: Callable, items: Sequence) -> Iterator[tuple[int, object]]:
@@ -88,7 +91,14 @@ class Dask:
         self.name = "dask" if scheduler else "dask-local"
         self._cluster = None
         if scheduler:
-            self.client = Client(scheduler)
+            try:
+                self.client = Client(scheduler, timeout=CONNECT_SECONDS)
+            except (OSError, TimeoutError, ValueError, TypeError) as exc:
+                reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+                raise ValueError(
+                    f"--scheduler {scheduler!r}: no Dask scheduler answered within "
+                    f"{CONNECT_SECONDS} s ({reason}); check the address, tcp://HOST:PORT"
+                ) from None
         else:
             self._cluster = LocalCluster(
                 n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
