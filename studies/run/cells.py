@@ -214,13 +214,26 @@ def run_cells(
     with bar(None, total=len(flat), desc=desc or "cells", enabled=progress) as moved:
         moved.update(len(flat) - len(todo))
         fn = work or ((lambda c: run_cell(c, progress)) if in_process else run_chunk)
-        for k, result in executor.submit_all(fn, [flat[i] for i in todo]):
-            i = todo[k]
-            if paths[i] is not None:
-                cache.store(paths[i], keys[i], flat[i].seeds,
-                            {t: getattr(result, t) for t in TABLES}, result.seconds)
-            results[i] = result
-            moved.update(1)
+        costs = [] if in_process else [flat[i].seconds_estimate() for i in todo]
+        stream = executor.submit_all(fn, [flat[i] for i in todo],
+                                     **({"costs": costs} if costs else {}))
+        try:
+            for k, result in stream:
+                i = todo[k]
+                if paths[i] is not None:
+                    cache.store(paths[i], keys[i], flat[i].seeds,
+                                {t: getattr(result, t) for t in TABLES}, result.seconds)
+                results[i] = result
+                moved.update(1)
+        except BaseException as exc:
+            done = sum(r is not None for r in results)
+            where = f"cached in {cache_dir}" if cache_dir is not None else "finished (no cache)"
+            exc.add_note(f"{done} of {len(flat)} chunks {where}")
+            raise
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()  # stops the executor's workers at once if we did not finish
     out, pos = [], 0
     for cell, parts in zip(cells, chunks, strict=True):
         out.append(merge(cell, results[pos:pos + len(parts)]))
