@@ -8,6 +8,12 @@ import signal
 import sys
 import threading
 
+EXAMPLES = """examples:
+  actdiag list                                   # the names every flag accepts
+  actdiag train --preset question --seeds 1000   # the user's program over 1000 seeds
+  actdiag report --quick                         # every study, fewer seeds: runs/report-quick/
+Each command has its own --help, with defaults and examples.
+"""
 COMMANDS = ("train", "study", "bench", "catalog")  # modules of studies.cli, one per command
 
 
@@ -25,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
             "Measure why networks with some activations train slowly or fail: train thousands "
             "of seeds at once, record what happens inside them, and report with statistics."
         ),
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True

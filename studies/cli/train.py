@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import re
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -19,7 +21,13 @@ from diagnostics.presets import PRESETS, get_preset
 from diagnostics.probes import GROUPS, PROBES
 from diagnostics.schedules import SCHEDULE_FORMS
 from diagnostics.train import train
-from studies.cli.options import SEEDS_FORMS, format_seeds, parse_layers, parse_seeds
+from studies.cli.options import (
+    SEEDS_FORMS,
+    HelpFormatter,
+    format_seeds,
+    parse_layers,
+    parse_seeds,
+)
 from studies.run.estimate import (
     Estimate,
     checked_schedule,
@@ -68,17 +76,38 @@ CONFIG_FLAGS: dict[str, tuple[str, object, str]] = {
 }
 
 
+def _preset_values(field: str) -> str:
+    """'(default: 5000)' or '(default: question 0.01, fixed 0.1)': each preset's value."""
+    values = {name: getattr(config, field) for name, config in PRESETS.items()}
+    shown = {n: ("same" if v is None and field == "output_activation" else
+                 ",".join(map(str, v)) if isinstance(v, tuple) else str(v))
+             for n, v in values.items()}
+    if len(set(shown.values())) == 1:
+        return f"(default: {next(iter(shown.values()))})"
+    return "(default: " + ", ".join(f"{n} {v}" for n, v in shown.items()) + ")"
+
+
+EXAMPLES = """examples:
+  actdiag train --preset question --seeds 1000          # the user's ReLU program, 1000 seeds
+  actdiag train --preset fixed --activation tanh --lr 0.1 --record all --out runs/tanh
+  actdiag train --config runs/tanh/config.json --seeds 0-99   # rerun a run on other seeds
+"""
+
+
 def add_engine_args(parser: argparse.ArgumentParser, *, preset_default: str = "question") -> None:
     """The flags every engine-backed command shares (config, data)."""
     g = parser.add_argument_group("configuration (flags override the preset)")
     g.add_argument(
         "--preset",
         default=preset_default,
-        help=f"starting configuration: {', '.join(PRESETS)} (default {preset_default})",
+        help="starting configuration: " + "; ".join(
+            f"{n} (epochs {c.epochs}, lr {c.lr:g}, {c.activation}, bias update {c.bias_update})"
+            for n, c in PRESETS.items()) + f" (default: {preset_default})",
     )
     g.add_argument("--config", metavar="FILE", help="start from a run's config.json instead")
-    for flag, (_field, kind, text) in CONFIG_FLAGS.items():
-        g.add_argument(flag, type=kind, default=None, help=text)
+    for flag, (field, kind, text) in CONFIG_FLAGS.items():
+        text = re.sub(r" \([0-9.,e-]+\)$", "", text)  # the presets' values follow
+        g.add_argument(flag, type=kind, default=None, help=f"{text} {_preset_values(field)}")
     d = parser.add_argument_group("data")
     d.add_argument(
         "--data",
@@ -200,7 +229,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser(
         "train",
         help="train an ensemble of seeds and write loss, outcomes and parameters",
-        description=(
+        description=textwrap.fill(
             "Train one network per seed, all at once, and write DIR/config.json (enough to rerun "
             "with --config), DIR/loss.csv (seed, epoch, loss), DIR/outcomes.csv (seed, outcome, "
             "epochs_to_threshold, final_loss) and DIR/params.npz (initial and final weights and "
@@ -208,28 +237,29 @@ def add_parser(sub) -> None:
             "(non-finite loss or parameters; frozen), stuck (not converged and the full-data "
             "gradient is exactly zero), not_converged (still moving at the end)."
         ),
+        epilog=EXAMPLES, formatter_class=HelpFormatter,
     )
     add_engine_args(p)
     r = p.add_argument_group("run")
-    r.add_argument("--seeds", default=None, help=f"{SEEDS_FORMS} (default 100)")
+    r.add_argument("--seeds", default=None, help=f"{SEEDS_FORMS} (default: 100)")
     r.add_argument("--out", default=None, help="output directory (default runs/train-TIME)")
     r.add_argument(
         "--loss-every",
         default=None,
         help=f"when to keep the loss: auto (every epoch up to {AUTO_LOSS_ROWS:,} rows, else "
-        f"log:500) | {SCHEDULE_FORMS}",
+        f"log:500) | {SCHEDULE_FORMS} (default: auto)",
     )
     r.add_argument(
         "--record",
         default=None,
         help="instruments to record into metrics.csv and events.csv: all, or a comma list of "
-        f"groups ({', '.join(GROUPS)}) and probes ({', '.join(PROBES)}); default none",
+        f"groups ({', '.join(GROUPS)}) and probes ({', '.join(PROBES)}) (default: none)",
     )
     r.add_argument(
         "--record-every",
         default=None,
         help=f"when to record instruments (epoch 0 always): {SCHEDULE_FORMS} "
-        f"(default {DEFAULT_EVERY})",
+        f"(default: {DEFAULT_EVERY})",
     )
     r.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(run=run)
