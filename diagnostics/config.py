@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 from dataclasses import dataclass
 
 from .activations import get_activation
@@ -43,16 +45,43 @@ class Config:
     stuck_tol: float = 0.0  # stuck: not converged and every |full-data gradient| <= stuck_tol
 
     def __post_init__(self) -> None:
+        self._check_types()
         object.__setattr__(self, "layers", tuple(int(n) for n in self.layers))
         if isinstance(self.batch, str) and self.batch.isdigit():
             object.__setattr__(self, "batch", int(self.batch))
         self.validate()
 
+    def _check_types(self) -> None:
+        """Raise ValueError when a field has the wrong type (e.g. from a hand-edited JSON file)."""
+        layers = self.layers
+        if isinstance(layers, (str, bytes)) or not isinstance(layers, (list, tuple)) or not all(
+            isinstance(n, numbers.Integral) and not isinstance(n, bool) for n in layers
+        ):
+            raise ValueError(
+                f"layers {layers!r} is invalid: give a list of at least two positive integers, "
+                "inputs first, e.g. [2, 4, 4, 1]"
+            )
+        for name in _TEXT_FIELDS:
+            value = getattr(self, name)
+            if not isinstance(value, str) and not (name == "output_activation" and value is None):
+                raise ValueError(f"{name} {value!r} is invalid: use a name (a string)")
+        for name in _NUMBER_FIELDS:
+            value = getattr(self, name)
+            if not _is_number(value) or not math.isfinite(value):
+                raise ValueError(f"{name} {value!r} is invalid: use a finite number")
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, numbers.Integral):
+            raise ValueError(f"epochs {self.epochs!r} is invalid: use a positive integer")
+        object.__setattr__(self, "epochs", int(self.epochs))
+        if isinstance(self.batch, bool) or not isinstance(self.batch, (str, numbers.Integral)):
+            raise ValueError(
+                f"batch {self.batch!r} is invalid: use online, shuffled, full or a positive integer"
+            )
+
     def validate(self) -> None:
         """Raise ValueError naming the first invalid field and what is accepted."""
         if len(self.layers) < 2 or any(n < 1 for n in self.layers):
             raise ValueError(
-                f"layers {','.join(map(str, self.layers))} are invalid: give at least two "
+                f"layers {','.join(map(str, self.layers)) or '[]'} are invalid: give at least two "
                 "positive sizes, inputs first, e.g. 2,4,4,1"
             )
         get_activation(self.activation, leaky_slope=self.leaky_slope)
@@ -85,6 +114,11 @@ class Config:
                 raise ValueError(f"{name} {value!r} is out of range: use 0 <= {name} < 1")
         if self.stuck_tol < 0:
             raise ValueError(f"stuck_tol {self.stuck_tol!r} is negative: use a value >= 0")
+        if self.bias_scale < 0 and self.bias_init != "constant":
+            raise ValueError(
+                f"bias_scale {self.bias_scale!r} is negative: it is the standard deviation of "
+                f"{self.bias_init} biases, use a value >= 0 (negative only with bias_init constant)"
+            )
 
     @property
     def hidden_activation(self):
@@ -114,11 +148,27 @@ class Config:
 
     @classmethod
     def from_dict(cls, d: dict) -> Config:
-        """Inverse of ``to_dict``; unknown keys are an error."""
+        """Inverse of ``to_dict``; unknown keys and values of the wrong type are an error."""
+        if not isinstance(d, dict):
+            raise ValueError(
+                f"config {type(d).__name__} {str(d)[:40]!r} is invalid: use an object of fields "
+                "(as written to config.json)"
+            )
         unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
-            raise ValueError(f"unknown config field(s) {', '.join(sorted(unknown))}")
+            known = ", ".join(f.name for f in dataclasses.fields(cls))
+            raise ValueError(f"unknown config field(s) {', '.join(sorted(unknown))}: use {known}")
         return cls(**d)
+
+
+_TEXT_FIELDS = ("activation", "output_activation", "init", "bias_init", "rng", "optimizer",
+                "bias_update", "backprop_weights", "dtype")
+_NUMBER_FIELDS = ("leaky_slope", "bias_scale", "lr", "momentum", "beta1", "beta2", "rms_decay",
+                  "eps", "threshold", "stuck_tol")
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _choice(name: str, value, accepted) -> None:

@@ -345,17 +345,44 @@ def load_data(
     Returns:
         The Dataset the spec names.
     """
+    if not isinstance(spec, str):
+        raise ValueError(
+            f"data spec {spec!r} is invalid: use 'question', {ADD_SPEC_FORM!r} or a path to a "
+            "CSV file (a string)"
+        )
+    for what, refs in (("input", inputs), ("target", targets)):
+        if refs is not None and not (
+            isinstance(refs, (list, tuple, str, int))
+            and all(isinstance(r, (str, int)) and not isinstance(r, bool)
+                    for r in ([refs] if isinstance(refs, (str, int)) else refs))
+        ):
+            raise ValueError(
+                f"{what} columns {refs!r} are invalid: use a list of column names or indices"
+            )
     if spec == "question" or spec.startswith("add:") or spec == "add":
         if inputs is not None or targets is not None:
             raise ValueError(f"input/target columns apply only to CSV data, not to {spec!r}")
         if spec == "question":
             return question_data()
         return _parse_add_spec(spec)
-    if Path(spec).is_file():
+    try:
+        is_file = Path(spec).is_file()
+    except (OSError, ValueError):  # a name too long, a NUL byte: not a file either
+        is_file = False
+    if is_file:
         return load_csv(spec, inputs, targets)
     raise ValueError(
         f"unknown data {spec!r}: use 'question', {ADD_SPEC_FORM!r} or a path to a CSV file"
     )
+
+
+def spec_size(spec: object) -> tuple[int, int] | None:
+    """(n_samples, n_columns) of an ``add:N...`` spec without building it; None otherwise."""
+    if isinstance(spec, str) and spec.startswith("add:"):
+        n_text = spec.split(":")[1].strip()
+        if _DIGITS.fullmatch(n_text):
+            return int(n_text), 3
+    return None
 
 
 def _count(n: int, noun: str) -> str:

@@ -26,7 +26,7 @@ def engine_vs_naive(
     naive_epochs = max(10, int(NAIVE_EPOCHS * scale))
     rows = []
     for S in sizes:
-        epochs = int(min(5000 * scale, max(20, ENGINE_SEED_EPOCHS * scale // S)))
+        epochs = engine_epochs(S, scale)
         cfg = config.replace(epochs=epochs)
         naive, engine = [], []
         for r in range(repeats):
@@ -38,6 +38,11 @@ def engine_vs_naive(
         n, e = statistics.median(naive), statistics.median(engine)
         rows.append({"S": S, "epochs": epochs, "naive": n, "engine": e, "ratio": e / n})
     return rows
+
+
+def engine_epochs(S: int, scale: float = 1.0) -> int:
+    """Epochs of one engine measurement at ensemble size S."""
+    return int(min(5000 * scale, max(20, ENGINE_SEED_EPOCHS * scale // S)))
 
 
 def instruments_overhead(S: int, epochs: int, repeats: int) -> dict:

@@ -81,7 +81,7 @@ def test_rerun_resumes_from_the_cache_without_recomputing(reference, tmp_path, m
 
     with pytest.raises(KeyboardInterrupt):
         tables(Sequential(), 4, cache_dir=cache, work=counting)
-    finished = list(cache.rglob("*.pkl"))
+    finished = list(cache.rglob("*.npz"))
     assert len(finished) == 2
     assert not list(cache.rglob("*.tmp"))  # nothing half-written
     calls.clear()

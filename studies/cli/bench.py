@@ -20,12 +20,19 @@ import platform
 import numpy as np
 
 from diagnostics.monitor import DEFAULT_EVERY
-from studies.bench import engine_vs_naive, executor_speedup, instruments_overhead
-from studies.cli.options import parse_names, parse_number_list
+from diagnostics.presets import PRESETS
+from studies.bench import engine_epochs, engine_vs_naive, executor_speedup, instruments_overhead
+from studies.cli.options import HelpFormatter, parse_names, parse_number_list
 from studies.registry import STUDIES
+from studies.run.estimate import run_estimate
 from studies.run.study import StudyOptions
 
 SECTIONS = ("engine", "instruments", "executor")
+EXAMPLES = """examples:
+  actdiag bench                                  # engine and instruments tables (about 2 min)
+  actdiag bench --quick --sizes 1,100            # a smoke test in seconds
+  actdiag bench --only executor --quick          # the process pool's speed-up
+"""
 
 
 def add_parser(sub) -> None:
@@ -33,23 +40,28 @@ def add_parser(sub) -> None:
         "bench",
         help="measure engine speed against the naive per-sample loop",
         description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EXAMPLES,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("--sizes", default="1,100,1000,10000", help="ensemble sizes S (comma list)")
-    p.add_argument("--repeats", type=int, default=3, help="interleaved repeats per size (3)")
-    p.add_argument("--activation", default="tanh", help="tanh | relu | sigmoid (tanh)")
+    p.add_argument("--repeats", type=int, default=3, help="interleaved repeats per size")
+    p.add_argument("--activation", default="tanh", help="tanh | relu | sigmoid")
     p.add_argument("--dtype", default="float64", help="engine dtype: float64 | float32")
     p.add_argument("--quick", action="store_true", help="a tenth of the work, for a smoke test")
     p.add_argument(
         "--only", default="engine,instruments",
-        help=f"sections to run: {', '.join(SECTIONS)} (default engine,instruments)",
+        help=f"sections to run: {', '.join(SECTIONS)}",
     )
-    p.add_argument("--workers", type=int, default=None, help="executor section: worker count")
+    p.add_argument("--workers", type=int, default=None,
+                   help="executor section: worker count (default: one per core)")
     p.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def check(args: argparse.Namespace) -> tuple[list[str], list[int], float]:
+    """Sections, sizes and scale, every flag checked and the work estimated, before any run."""
     sections = parse_names(args.only, SECTIONS, "--only")
+    if len(set(sections)) != len(sections):
+        raise ValueError(f"--only {args.only!r} repeats a section: list each one once")
     sizes = [int(s) for s in parse_number_list(args.sizes, "--sizes", int)]
     if args.repeats < 1:
         raise ValueError(f"--repeats {args.repeats} is invalid: use a positive integer")
@@ -57,7 +69,23 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--activation {args.activation!r} is invalid: use tanh, relu or sigmoid")
     if args.dtype not in ("float64", "float32"):
         raise ValueError(f"--dtype {args.dtype!r} is invalid: use float64 or float32")
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers {args.workers} is invalid: use a positive integer")
     scale = 0.1 if args.quick else 1.0
+    if "engine" in sections:
+        config = PRESETS["question"]
+        for S in sizes:
+            epochs = engine_epochs(S, scale)
+            one = run_estimate(config.replace(epochs=epochs), S, n_samples=6, n_columns=3,
+                               loss_rows=1, flags={"seeds": f"--sizes (S = {S})",
+                                                   "layers": "--sizes"})
+            one.seconds *= args.repeats
+            one.check(time_flags=f"--sizes (S = {S}) or --repeats {args.repeats}")
+    return sections, sizes, scale
+
+
+def run(args: argparse.Namespace) -> int:
+    sections, sizes, scale = check(args)
     if "engine" in sections:
         _print_engine(args, sizes, scale)
     if "instruments" in sections:

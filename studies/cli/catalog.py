@@ -11,7 +11,12 @@ from diagnostics.presets import PRESETS
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("list", help="list activations, initializers, optimizers and presets")
+    p = sub.add_parser(
+        "list", help="list activations, initializers, optimizers and presets",
+        description="Print every name the flags accept, from the tables themselves.",
+        epilog="examples:\n  actdiag list\n  actdiag list | grep -A3 optimizers\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.set_defaults(run=run)
 
 

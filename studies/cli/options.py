@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import math
 import re
 
 import numpy as np
@@ -10,13 +12,24 @@ SEEDS_FORMS = "a count N (seeds 0..N-1), a range A-B, or a comma list of both, e
 _RANGE = re.compile(r"^(\d+)-(\d+)$")
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Every option's default in its help (unless None, False or already stated); epilogs as
+    written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in text:
+            return text
+        return super()._get_help_string(action)
+
+
 def parse_seeds(spec: str | int) -> np.ndarray:
     """``"1000"`` -> 0..999; ``"0-999"`` -> 0..999; ``"3,7,10-12"`` -> 3,7,10,11,12."""
     text = str(spec).strip()
     if text.isdigit():
         n = int(text)
         if n < 1:
-            raise ValueError(f"seeds {text!r} is invalid: a count must be >= 1; use {SEEDS_FORMS}")
+            raise ValueError(f"seeds {spec!r} is invalid: a count must be >= 1; use {SEEDS_FORMS}")
         return np.arange(n, dtype=np.int64)
     seeds: list[int] = []
     for part in text.split(","):
@@ -27,10 +40,10 @@ def parse_seeds(spec: str | int) -> np.ndarray:
         elif part.isdigit() and "," in text:
             seeds.append(int(part))
         else:
-            raise ValueError(f"seeds {text!r} is invalid: use {SEEDS_FORMS}")
+            raise ValueError(f"seeds {spec!r} is invalid: use {SEEDS_FORMS}")
     arr = np.asarray(seeds, dtype=np.int64)
     if np.unique(arr).size != arr.size:
-        raise ValueError(f"seeds {text!r} repeat a seed: list each seed once")
+        raise ValueError(f"seeds {spec!r} repeat a seed: list each seed once")
     return arr
 
 
@@ -57,12 +70,12 @@ def parse_names(spec: str, valid, what: str) -> list[str]:
 
 
 def parse_number_list(spec: str, what: str, kind=float) -> list:
-    """``"0.01,0.1"`` -> [0.01, 0.1] (each positive)."""
+    """``"0.01,0.1"`` -> [0.01, 0.1] (each positive and finite)."""
     try:
         values = [kind(p) for p in str(spec).split(",") if p.strip()]
     except ValueError:
         values = []
-    if not values or any(not (v > 0) for v in values):
+    if not values or any(not (v > 0 and math.isfinite(v)) for v in values):
         raise ValueError(f"{what} {spec!r} is invalid: use a comma list of positive numbers")
     return values
 

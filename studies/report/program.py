@@ -1,4 +1,4 @@
-"""'Your program, line by line': each bug and risky choice quoted, what it does, its effect alone."""
+"""Your program, line by line: each risky line quoted, what it does, its effect alone."""
 
 from __future__ import annotations
 

@@ -4,36 +4,35 @@ A ``Cell`` is pure data: a configuration, a data spec, seeds, and what to record
 it into a ``CellResult`` of tidy DataFrames (outcomes, loss, metrics, events) carrying the cell's
 label columns, rows in a canonical order (by seed, then epoch, ...). ``run_cells`` splits cells
 into chunks of seeds, runs the chunks on an executor (this process, local processes or Dask), and
-caches every finished chunk on disk (pickle, written atomically) keyed by a hash of the chunk and
-of the engine's source code: an interrupted run resumes where it stopped, a code change
-invalidates what it could have changed, and because seeds are independent and rows are sorted,
-the merged frames are identical whatever the chunk size or the executor.
+caches every finished chunk as it arrives (``studies.run.cache``: plain arrays with a checksum,
+keyed by a hash of the chunk and of the code that computes it): an interrupted run resumes where
+it stopped, a code change invalidates what it could have changed, and because seeds are
+independent and rows are sorted, the merged frames are identical whatever the chunk size or the
+executor.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import pickle
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from functools import cache
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-import diagnostics
 from diagnostics.config import Config
 from diagnostics.data import load_data
 from diagnostics.monitor import DEFAULT_SCHEDULE, Monitor
 from diagnostics.schedules import Schedule
 from diagnostics.train import train
+from studies.run import cache
+from studies.run.cache import DEFAULT_CACHE
+from studies.run.estimate import run_estimate, schedule_count
 from studies.run.executors import Sequential
-from studies.run.files import write_with
 from studies.run.progress import bar, epoch_bar
 
-DEFAULT_CACHE = Path("runs/cache")
+__all__ = ["DEFAULT_CACHE", "Cell", "CellResult", "run_cells", "run_cell", "run_chunk", "concat"]
 
 
 @dataclass(frozen=True)
@@ -80,17 +79,22 @@ class Cell:
         return c.epochs * steps * sum(c.layers) * (1 + seeds / 2000)
 
     def key(self) -> str:
-        """Hash of everything that determines the result, including the engine's code."""
-        payload = {
-            "cell": [
-                self.study, [list(x) for x in self.labels], self.config.to_dict(),
-                list(self.seeds), self.data, self.inputs, self.targets, self.loss_every,
-                self.record, self.record_every, list(self.thresholds),
-            ],
-            "code": code_version(),
-        }
-        text = json.dumps(payload, sort_keys=True, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()[:24]
+        """Hash of everything that determines the result, including the code (see cache)."""
+        return cache.cell_key(self)
+
+    def seconds_estimate(self) -> float:
+        """A fast machine's time for this cell (or chunk): a lower bound, for timeouts."""
+        E = self.config.epochs
+        n, cols = _data_size(self.data, self.inputs, self.targets)
+        return run_estimate(self.config, self.seeds[1] - self.seeds[0], n_samples=n,
+                            n_columns=cols, loss_rows=schedule_count(self.loss_every, E, first=1)
+                            ).seconds
+
+
+@lru_cache(maxsize=32)
+def _data_size(data: str, inputs, targets) -> tuple[int, int]:
+    d = load_data(data, inputs=inputs, targets=targets)
+    return d.n_samples, d.n_inputs + d.n_outputs
 
 
 @dataclass
@@ -108,16 +112,6 @@ class CellResult:
     def labels(self) -> dict:
         """The cell's label columns."""
         return self.cell.label_dict
-
-
-@cache
-def code_version() -> str:
-    """Hash of the diagnostics package's source files (the engine and its instruments)."""
-    h = hashlib.sha256(diagnostics.__version__.encode())
-    for path in sorted(Path(diagnostics.__file__).parent.glob("*.py")):
-        h.update(path.name.encode())
-        h.update(path.read_bytes())
-    return h.hexdigest()[:16]
 
 
 SORT_KEYS = {  # canonical row order of each table: chunking and executors cannot change it
@@ -208,21 +202,38 @@ def run_cells(
     executor = executor or Sequential()
     chunks = [cell.chunks(chunk_seeds) for cell in cells]
     flat = [c for parts in chunks for c in parts]
-    paths = [None if cache_dir is None else Path(cache_dir) / c.study / f"{c.key()}.pkl"
-             for c in flat]
-    results: list[CellResult | None] = [_load(p) for p in paths]
+    if cache_dir is not None:
+        cache.remove_legacy(Path(cache_dir))
+    keys = [None if cache_dir is None else c.key() for c in flat]
+    paths = [None if k is None else Path(cache_dir) / c.study / f"{k}{cache.SUFFIX}"
+             for c, k in zip(flat, keys, strict=True)]
+    results: list[CellResult | None] = [
+        _load(p, k, c) for p, k, c in zip(paths, keys, flat, strict=True)]
     todo = sorted((i for i, r in enumerate(results) if r is None), key=lambda i: -flat[i].cost())
     in_process = isinstance(executor, Sequential)
     with bar(None, total=len(flat), desc=desc or "cells", enabled=progress) as moved:
         moved.update(len(flat) - len(todo))
         fn = work or ((lambda c: run_cell(c, progress)) if in_process else run_chunk)
-        for k, result in executor.submit_all(fn, [flat[i] for i in todo]):
-            i = todo[k]
-            if paths[i] is not None:
-                write_with(paths[i], lambda tmp, r=result: tmp.write_bytes(
-                    pickle.dumps(r, protocol=5)))
-            results[i] = result
-            moved.update(1)
+        costs = [] if in_process else [flat[i].seconds_estimate() for i in todo]
+        stream = executor.submit_all(fn, [flat[i] for i in todo],
+                                     **({"costs": costs} if costs else {}))
+        try:
+            for k, result in stream:
+                i = todo[k]
+                if paths[i] is not None:
+                    cache.store(paths[i], keys[i], flat[i].seeds,
+                                {t: getattr(result, t) for t in TABLES}, result.seconds)
+                results[i] = result
+                moved.update(1)
+        except BaseException as exc:
+            done = sum(r is not None for r in results)
+            where = f"cached in {cache_dir}" if cache_dir is not None else "finished (no cache)"
+            exc.add_note(f"{done} of {len(flat)} chunks {where}")
+            raise
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()  # stops the executor's workers at once if we did not finish
     out, pos = [], 0
     for cell, parts in zip(cells, chunks, strict=True):
         out.append(merge(cell, results[pos:pos + len(parts)]))
@@ -230,15 +241,15 @@ def run_cells(
     return out
 
 
-def _load(path: Path | None) -> CellResult | None:
-    if path is None or not path.exists():
+def _load(path: Path | None, key: str | None, cell: Cell) -> CellResult | None:
+    """The cached result of chunk ``cell``, if a checked entry exists."""
+    if path is None:
         return None
-    try:
-        with open(path, "rb") as fh:
-            return pickle.load(fh)
-    except (OSError, EOFError, pickle.UnpicklingError, AttributeError):
-        path.unlink(missing_ok=True)  # a damaged or outdated cache entry is recomputed
+    found = cache.load(path, key, cell.seeds)
+    if found is None:
         return None
+    frames, seconds = found
+    return CellResult(cell=cell, seconds=seconds, **{t: frames[t] for t in TABLES})
 
 
 def concat(results: Sequence[CellResult], table: str) -> pd.DataFrame:

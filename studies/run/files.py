@@ -52,3 +52,51 @@ def write_json(path: str | os.PathLike, obj) -> Path:
 def write_csv(path: str | os.PathLike, frame) -> Path:
     """Write a DataFrame as CSV (no index) atomically."""
     return write_with(path, lambda tmp: frame.to_csv(tmp, index=False))
+
+
+def check_output_dir(path: str | os.PathLike, flag: str = "--out") -> Path:
+    """Refuse, before any work, an output directory that cannot be created or written.
+
+    Accepted: an existing writable directory, or a path whose nearest existing ancestor is a
+    writable directory. Nothing is left on disk: writability is probed with a temporary
+    directory that is removed at once. Returns the path.
+    """
+    text = os.fspath(path)
+    if not str(text).strip():
+        raise ValueError(f"{flag} {text!r} is empty: give a directory path")
+    if "\0" in str(text):
+        raise ValueError(f"{flag} {text!r} contains a NUL byte: give a directory path")
+    path = Path(text)
+    try:
+        if path.exists() and not path.is_dir():
+            raise ValueError(f"{flag} {text!r} exists and is not a directory: choose another path")
+        probe_in = path
+        while not probe_in.exists():
+            if probe_in.parent == probe_in:
+                break
+            probe_in = probe_in.parent
+        if not probe_in.is_dir():
+            raise ValueError(
+                f"{flag} {text!r} is under {str(probe_in)!r}, which is a file, not a directory"
+            )
+        tmp = tempfile.mkdtemp(prefix=".actdiag-probe-", dir=probe_in)
+        os.rmdir(tmp)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ValueError(f"{flag} {text!r} cannot be written ({reason}): choose another path") \
+            from None
+    return path
+
+
+def foreign_entries(path: Path, allowed) -> list[str]:
+    """Names in directory ``path`` that ``allowed(name, is_dir)`` does not claim as ours."""
+    if not path.is_dir():
+        return []
+    return sorted(p.name for p in path.iterdir()
+                  if not is_temporary(p.name) and not allowed(p.name, p.is_dir()))
+
+
+def is_temporary(name: str) -> bool:
+    """A name ``atomic_path`` or a study's swap gives its temporary files and folders."""
+    return name.startswith(".") and (name.endswith(".tmp") or ".partial-" in name
+                                      or ".old-" in name)

@@ -13,7 +13,10 @@ Running and plotting are joined only by files, so a figure can be restyled witho
 from __future__ import annotations
 
 import json
+import os
 import platform
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -24,10 +27,11 @@ import pandas as pd
 
 from diagnostics.data import load_data
 from studies.run.cells import DEFAULT_CACHE, Cell, CellResult, run_cells
-from studies.run.files import write_csv, write_json
+from studies.run.files import foreign_entries, write_csv, write_json
 from studies.run.setup import setup_table
 
 DEFAULT_CHUNK_SEEDS = 1000  # cells with more seeds are split; smaller chunks lose speed
+STUDY_FILE_SUFFIXES = (".csv", ".png", ".json")  # what a study folder holds (tables, figures, meta)
 
 
 @dataclass(frozen=True)
@@ -107,28 +111,83 @@ def run_studies(
     for study in studies:
         cells = plans[study.name]
         mine, pos = results[pos : pos + len(cells)], pos + len(cells)
-        target = Path(out_dir) / study.name
-        for name, frame in study.tables(mine, opts).items():
-            write_csv(target / f"{name}.csv", frame)
-        write_csv(target / "cells.csv", setup_table(mine))
-        figures = study.figures(target, target)
-        metas[study.name] = meta = {
-            "study": study.name,
-            "title": study.title,
-            "cells": len(cells),
-            "seeds_total": int(sum(c.seeds[1] - c.seeds[0] for c in cells)),
-            "seed_epochs": int(sum((c.seeds[1] - c.seeds[0]) * c.config.epochs for c in cells)),
-            "train_seconds": round(sum(r.seconds for r in mine), 2),
-            "run_wall_seconds": round(computed, 2),
-            "executor": getattr(executor, "name", "sequential"),
-            "workers": getattr(executor, "workers", 1),
-            "options": {k: v for k, v in asdict(opts).items() if k not in ("progress",)},
-            "versions": versions(),
-            "figures": [p.name for p in figures],
-            "captions": {p.name: study.captions.get(p.name, "") for p in figures},
-        }
-        write_json(target / "meta.json", meta)
+        final = Path(out_dir) / study.name
+        target = _partial_dir(final)
+        try:
+            for name, frame in study.tables(mine, opts).items():
+                write_csv(target / f"{name}.csv", frame)
+            write_csv(target / "cells.csv", setup_table(mine))
+            figures = study.figures(target, target)
+            metas[study.name] = meta = {
+                "study": study.name,
+                "title": study.title,
+                "cells": len(cells),
+                "seeds_total": int(sum(c.seeds[1] - c.seeds[0] for c in cells)),
+                "seed_epochs": int(sum((c.seeds[1] - c.seeds[0]) * c.config.epochs
+                                       for c in cells)),
+                "train_seconds": round(sum(r.seconds for r in mine), 2),
+                "run_wall_seconds": round(computed, 2),
+                "executor": getattr(executor, "name", "sequential"),
+                "workers": getattr(executor, "workers", 1),
+                "options": {k: v for k, v in asdict(opts).items() if k not in ("progress",)},
+                "versions": versions(),
+                "figures": [p.name for p in figures],
+                "captions": {p.name: study.captions.get(p.name, "") for p in figures},
+            }
+            write_json(target / "meta.json", meta)
+            _swap_in(target, final)
+        finally:
+            shutil.rmtree(target, ignore_errors=True)
     return metas
+
+
+def _partial_dir(final: Path) -> Path:
+    """A fresh sibling folder to write a study into; stale ones of dead runs are removed."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    for stale in final.parent.glob(f".{final.name}.partial-*"):
+        pid = stale.name.rpartition("-")[2]
+        if not (pid.isdigit() and _alive(int(pid))):
+            shutil.rmtree(stale, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", suffix=f"-{os.getpid()}",
+                                 dir=final.parent))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _swap_in(new: Path, final: Path) -> None:
+    """Replace ``final`` by the completed folder ``new`` (the old one moved aside, then removed).
+
+    Refuses to remove a ``final`` that holds anything a study does not write.
+    """
+    if final.exists():
+        if not final.is_dir():
+            raise ValueError(f"{final} is a file where the study's folder goes")
+        foreign = foreign_entries(
+            final, lambda n, is_dir: not is_dir and Path(n).suffix in STUDY_FILE_SUFFIXES)
+        if foreign:
+            raise ValueError(
+                f"{final} holds {foreign[0]!r}, which no study wrote: not replacing it")
+        old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=final.parent))
+        os.replace(final, old / final.name)
+        os.replace(new, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(new, final)
+    os.chmod(final, 0o777 & ~_umask())
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def run_study(study: Study, opts: StudyOptions, out_dir: Path, **kw) -> dict:

@@ -1,0 +1,303 @@
+"""What a run will cost, estimated before any work: memory and time, and refusal when it cannot fit.
+
+Nothing here allocates in proportion to the request: seeds, schedules and datasets are counted
+from their specs, so ``--seeds 1000000000`` or ``--loss-every log:1000000000000`` is refused in
+microseconds instead of exhausting the machine. The estimates are deliberately rough and lean
+towards *allowing* a run: memory is a lower-bound sketch of the arrays the engine, the monitor
+and the tidy tables hold at once; time assumes a fast machine. A run is refused only when even
+that cannot fit: more memory than a safety fraction of what is available, or more than
+``MAX_DAYS`` of computing.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from diagnostics.config import Config
+from diagnostics.schedules import SCHEDULE_FORMS, Schedule, schedule
+
+MEMORY_FRACTION = 0.7  # refuse a run that needs more than this share of the available memory
+MAX_DAYS = 7.0  # refuse a run estimated (on a fast machine) to take longer than this
+STEP_SECONDS = 2e-6  # at least this per update step (numpy call overhead), fast machine
+SEED_WORK_SECONDS = 5e-10  # at least this per seed x sample x parameter x epoch, fast machine
+CHUNK_BYTES = 4096  # bookkeeping per chunk of a cell (its Cell, future, cache path)
+ROW_BYTES = 8  # one numeric cell of a table
+KEPT = ("the loss", "instruments", "per-seed")  # parts of a cell's result kept after it ran
+
+
+def available_memory() -> int:
+    """Bytes of memory available to a new computation (MemAvailable, else free pages)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 8 * 1024**3  # unknown: assume a modest machine
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
+        if n < 1000 or unit == "PB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} PB"
+
+
+def human_seconds(s: float) -> str:
+    if s < 120:
+        return f"{s:.0f} s"
+    if s < 7200:
+        return f"{s / 60:.0f} min"
+    if s < 2 * 86400:
+        return f"{s / 3600:.1f} h"
+    if s < 2 * 365 * 86400:
+        return f"{s / 86400:.0f} days"
+    return f"{s / (365 * 86400):.3g} years"
+
+
+# --- schedules, counted without materialising them -------------------------------------------
+
+
+def _parse_schedule(spec, flag: str) -> tuple[str, object]:
+    """(kind, arg) of a schedule spec, validated the way ``diagnostics.schedules`` reads it."""
+    if isinstance(spec, Schedule):
+        spec = str(spec)
+    if spec is None or spec == "none":
+        return "none", None
+    text = str(spec).strip()
+    bad = ValueError(f"{flag} {text!r} is invalid: use {SCHEDULE_FORMS}")
+    kind, _, arg = text.partition(":")
+    if not arg:
+        kind, arg = ("list", text) if "," in text else ("every", text)
+        if text == "all":
+            kind, arg = "every", "1"
+    if kind in ("every", "log"):
+        if not arg.strip().isdigit() or int(arg) < 1:
+            raise bad
+        return kind, int(arg)
+    if kind == "list":
+        parts = [p.strip() for p in arg.split(",") if p.strip()]
+        if not parts or not all(p.isdigit() for p in parts):
+            raise bad
+        return kind, [int(p) for p in parts]
+    raise bad
+
+
+def schedule_count(spec, budget: int, *, first: int = 0, flag: str = "schedule") -> int:
+    """How many epochs ``spec`` selects in ``[first, budget]`` (an upper bound), cheaply."""
+    kind, arg = _parse_schedule(spec, flag)
+    span = max(0, budget - first + 1)
+    if kind == "none":
+        return 0
+    if kind == "every":
+        return min(span, budget // arg + 2)
+    if kind == "log":
+        return min(span, arg + 1)
+    return len(set(arg))
+
+
+def checked_schedule(spec, budget: int, *, first: int = 0, flag: str = "schedule"):
+    """``schedule(spec, budget, first)``, refusing listed epochs beyond the budget, never slow.
+
+    A ``log:N`` with N far beyond the budget selects every epoch; it is computed with the
+    smallest N that gives the same epochs, so a huge N costs nothing.
+    """
+    kind, arg = _parse_schedule(spec, flag)
+    if kind == "list":
+        beyond = sorted(e for e in arg if e > budget)
+        if beyond:
+            raise ValueError(
+                f"{flag} {spec!s} asks for epoch {beyond[0]}, beyond the epoch budget of "
+                f"{budget}: list epochs from {first} to {budget}"
+            )
+        if all(e < first for e in arg):
+            raise ValueError(
+                f"{flag} {spec!s} selects no epoch: list epochs from {first} to {budget}"
+            )
+    if kind == "log":
+        # geomspace points closer than 1 apart hit every integer: beyond this N nothing changes
+        cover = int(budget * math.log(budget + 1)) + 4
+        if arg > cover:
+            spec = f"log:{cover}"
+    return schedule(spec, budget, first=first)
+
+
+# --- seeds, counted -------------------------------------------------------------------------
+
+
+def seed_count(spec) -> int:
+    """How many seeds a --seeds spec names (a count, ranges A-B, comma lists), cheaply."""
+    text = str(spec).strip()
+    if text.isdigit():
+        return int(text)
+    total = 0
+    for part in text.split(","):
+        a, sep, b = part.strip().partition("-")
+        if sep and a.isdigit() and b.isdigit():
+            total += max(0, int(b) - int(a) + 1)
+        else:
+            total += 1
+    return total
+
+
+# --- the estimate ----------------------------------------------------------------------------
+
+
+@dataclass
+class Estimate:
+    """Bytes per part (each with the flags that reduce it) and seconds of computing."""
+
+    parts: dict[str, tuple[float, str]]  # what -> (bytes, flags that reduce it)
+    seconds: float
+    label: str = ""  # what is computed, e.g. "100 seeds x 5000 epochs"
+
+    @property
+    def bytes(self) -> float:
+        return sum(b for b, _ in self.parts.values())
+
+    def __add__(self, other: Estimate) -> Estimate:
+        parts = dict(self.parts)
+        for k, (b, flags) in other.parts.items():
+            parts[k] = (parts.get(k, (0.0, flags))[0] + b, flags)
+        return Estimate(parts, self.seconds + other.seconds, self.label or other.label)
+
+    def check(self, *, workers: int = 1, time_flags: str = "--epochs or --seeds") -> None:
+        """Raise a one-line ValueError if the run cannot fit this machine's memory or a week."""
+        limit = MEMORY_FRACTION * available_memory()
+        if self.bytes > limit:
+            what, (b, flags) = max(self.parts.items(), key=lambda kv: kv[1][0])
+            raise ValueError(
+                f"this run needs about {human_bytes(self.bytes)} of memory, mostly {what} "
+                f"({human_bytes(b)}), more than {MEMORY_FRACTION:.0%} of the "
+                f"{human_bytes(limit / MEMORY_FRACTION)} available: reduce {flags}"
+            )
+        seconds = self.seconds / max(1, workers)
+        if seconds > MAX_DAYS * 86400:
+            what = f" ({self.label})" if self.label else ""
+            raise ValueError(
+                f"this run{what} would take at least {human_seconds(seconds)} of computing even "
+                f"on a fast machine, beyond the limit of {MAX_DAYS:g} days: reduce {time_flags}"
+            )
+
+
+def n_params(layers: Sequence[int]) -> int:
+    return sum(a * b + b for a, b in zip(layers[:-1], layers[1:], strict=False))
+
+
+def steps_per_epoch(batch, n_samples: int) -> int:
+    if batch == "full":
+        return 1
+    if batch in ("online", "shuffled"):
+        return n_samples
+    return max(1, math.ceil(n_samples / int(batch)))
+
+
+def batch_rows(batch, n_samples: int) -> int:
+    if batch == "full":
+        return n_samples
+    if batch in ("online", "shuffled"):
+        return 1
+    return min(n_samples, int(batch))
+
+
+def run_estimate(
+    config: Config,
+    seeds: int,
+    *,
+    n_samples: int,
+    n_columns: int,
+    loss_rows: int,
+    record_rows: int = 0,
+    probes: int = 0,
+    labels: int = 0,
+    flags: dict[str, str] | None = None,
+    loss_spec: str = "",
+    record_spec: str = "",
+) -> Estimate:
+    """Memory and time of training ``seeds`` seeds of ``config`` with its outputs kept.
+
+    Args:
+        config: the configuration (layers, batch, epochs).
+        seeds: number of seeds trained at once.
+        n_samples, n_columns: the dataset's size (inputs + targets).
+        loss_rows: epochs at which the loss is kept; record_rows: epochs the instruments record.
+        probes: instruments recorded; labels: label columns added to every tidy row.
+        flags: the command's flags that reduce each part (keys: seeds, layers, data, loss, record,
+            epochs).
+    """
+    f = {"seeds": "--seeds", "layers": "--layers", "data": "--data", "loss": "--loss-every",
+         "record": "--record-every or --record", "epochs": "--epochs", **(flags or {})}
+    S, P, U = seeds, n_params(config.layers), sum(config.layers)
+    N = n_samples
+    L = len(config.layers) - 1
+    B = batch_rows(config.batch, N)
+    width = 3 + labels  # seed, epoch, value + labels
+    parts = {
+        f"parameters ({S} seeds x {P} parameters)": (
+            14.0 * P * S * ROW_BYTES, f"{f['seeds']} or {f['layers']}"),
+        f"activations ({S} seeds x {U} units x {max(B, N)} samples)": (
+            4.0 * U * (B + N) * S * ROW_BYTES, f"{f['seeds']}, {f['layers']} or {f['data']}"),
+        f"the data ({N} samples)": (3.0 * N * n_columns * ROW_BYTES, f["data"]),
+        f"the loss history ({S} seeds x {loss_rows} epochs{loss_spec and ' of ' + loss_spec})": (
+            3.0 * loss_rows * S * width * ROW_BYTES, f"{f['loss']} or {f['seeds']}"),
+        f"instruments ({S} seeds x {record_rows} epochs"
+        f"{record_spec and ' of ' + record_spec} x {probes * (L + 1)} values)": (
+            3.0 * record_rows * probes * (L + 1) * S * (width + 3) * ROW_BYTES,
+            f"{f['record']} or {f['seeds']}"),
+        f"per-seed outcomes ({S} seeds)": (S * (20 + labels) * ROW_BYTES, f["seeds"]),
+    }
+    if config.batch not in ("online", "full"):
+        parts[f"shuffle orders ({S} seeds x {N} samples)"] = (
+            3.0 * N * S * ROW_BYTES, f"{f['seeds']} or {f['data']}")
+    steps = steps_per_epoch(config.batch, N) * config.epochs
+    seconds = steps * STEP_SECONDS + float(S) * config.epochs * N * P * SEED_WORK_SECONDS
+    return Estimate(parts, seconds, f"{S} seeds x {config.epochs} epochs")
+
+
+def cells_estimate(cells: Sequence, *, chunk_seeds: int | None, workers: int,
+                   data_sizes: dict[str, tuple[int, int]]) -> Estimate:
+    """Memory and time of a grid of cells run in chunks on ``workers`` workers.
+
+    Every cell's tables stay in memory until the studies write theirs, so they add up; the
+    engine's working arrays exist for one chunk per worker at a time.
+    """
+    from diagnostics.monitor import select_probes
+
+    flags = {"seeds": "--seeds", "loss": "--epochs", "record": "--epochs",
+             "layers": "--layers or --chunk-seeds"}
+    total = Estimate({}, 0.0)
+    working, working_what = 0.0, ""
+    n_chunks = 0
+    for cell in cells:
+        S = int(cell.seeds[1] - cell.seeds[0])
+        size = min(S, chunk_seeds or S)
+        n_chunks += -(-S // max(1, size))
+        N, cols = data_sizes[cell.data]
+        E = cell.config.epochs
+        probes = len(select_probes(cell.record)) if cell.record else 0
+        kw = dict(n_samples=N, n_columns=cols, labels=len(cell.labels), probes=probes,
+                  loss_rows=schedule_count(cell.loss_every, E, first=1),
+                  record_rows=schedule_count(cell.record_every, E) + 1 if probes else 0,
+                  flags=flags)
+        whole = run_estimate(cell.config, S, **kw)
+        chunk = run_estimate(cell.config, size, **kw)
+        kept = {k: v for k, v in whole.parts.items() if k.startswith(KEPT)}
+        total = total + Estimate(kept, whole.seconds)
+        mine = {k: b for k, (b, _) in chunk.parts.items() if not k.startswith(KEPT)}
+        if sum(mine.values()) > working:
+            working, working_what = sum(mine.values()), max(mine, key=mine.get)
+    if cells:
+        total.label = (f"{len(cells)} cells of up to {max(c.seeds[1] - c.seeds[0] for c in cells)}"
+                       f" seeds x {max(c.config.epochs for c in cells)} epochs")
+    total.parts["chunk bookkeeping"] = (n_chunks * float(CHUNK_BYTES), "--chunk-seeds or --seeds")
+    total.parts[f"working arrays of {workers} workers, each mostly {working_what}"] = (
+        working * max(1, workers), "--layers, --chunk-seeds or --workers")
+    return total
