@@ -42,7 +42,8 @@ def _effect(r: Ranked) -> str:
             return f"{r.arm}: both medians beyond the budget"
         mark = {"at_most": "≤ ", "at_least": "≥ "}.get(e.bound, "")
         return f"{r.arm}: median epochs × {mark}{e.value:.2g}"
-    return (f"{r.arm}: {100 * e.value:+.1f} points of seeds {'stuck' if r.metric == 'stuck' else 'failed'} "
+    what = "stuck" if r.metric == "stuck" else "failed"
+    return (f"{r.arm}: {100 * e.value:+.1f} points of seeds {what} "
             f"({r.rescued} rescued, {r.killed} killed, p = {r.p_value:.2g})")
 
 
@@ -61,7 +62,8 @@ def program_section(c: CausesFindings | None, n_samples: int | None, budget: int
     out = "\n".join(rows)
     if n_samples and budget and lr:
         factor = (1.0 - lr) ** (n_samples * budget)
-        out += (f"\n\nWith the bias line as written, after {budget:,} epochs of {n_samples} updates "
-                f"at lr {lr_text(lr)} every bias has been multiplied by (1 − {lr_text(lr)})^"
-                f"{n_samples * budget:,} = {factor:.2g}: the network ends up without biases.")
+        out += (f"\n\nWith the bias line as written, after {budget:,} epochs of {n_samples} "
+                f"updates at lr {lr_text(lr)} every bias has been multiplied by "
+                f"(1 − {lr_text(lr)})^{n_samples * budget:,} = {factor:.2g}: the network ends up "
+                "without biases.")
     return out
