@@ -146,17 +146,19 @@ def _momentum_figure(tables_dir: Path, out_dir: Path) -> Path:
         for r in rows.itertuples():
             text = f"{VARIANT_LABELS[r.variant]}\n(step lr {r.step_lr:g})"
             if r.variant != "sgd":
-                text += (f"\nstuck: rescued {int(r.stuck_rescued)}, killed {int(r.stuck_killed)}"
-                         f", p = {r.stuck_mcnemar_p:.2g}\nconverged: rescued "
-                         f"{int(r.converged_rescued)}, killed {int(r.converged_killed)}, "
-                         f"p = {r.converged_mcnemar_p:.2g}")
+                text += (f"\nstuck: +{int(r.stuck_rescued)} / -{int(r.stuck_killed)}, "
+                         f"p = {r.stuck_mcnemar_p:.1g}\nconverged: +{int(r.converged_rescued)}"
+                         f" / -{int(r.converged_killed)}, p = {r.converged_mcnemar_p:.1g}")
             ticks.append(text)
         ax.set_xticks(x, ticks, fontsize=8)
         ax.grid(axis="x", visible=False)
         ax.set_ylim(0, 100)
         ax.set_ylabel("share of seeds (%)")
         ax.set_title(f"{act} program, lr {lr:g}: {int(rows.n.iloc[0])} seeds, "
-                     f"{int(rows.budget.iloc[0]):,} epochs (95% Wilson intervals)")
+                     f"{int(rows.budget.iloc[0]):,} epochs, threshold "
+                     f"{float(rows.threshold.iloc[0]):g} (95% Wilson intervals)\n"
+                     "under each variant: seeds rescued (+) / killed (-) against plain SGD on "
+                     "the same seeds, exact McNemar p", fontsize=10)
         plots.legend_outside(ax, title="outcome")
     fig.suptitle("Momentum at a matched step: v <- beta v + g, theta <- theta - lr v "
                  "(the program's bias decay passes through v too)")

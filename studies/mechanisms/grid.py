@@ -30,7 +30,7 @@ SMOOTH_LR = 0.1  # what the user ran tanh and sigmoid with
 SEEDS = {"rectifier": (1000, 50), "smooth": (100, 8)}  # (default, quick) seeds per cell
 BUDGET = (PRESETS["question"].epochs, 300)  # (default, quick): the one budget of the headlines
 TAIL_FACTOR = 4  # the tail run lasts this many budgets (20,000 epochs by default)
-QUICK_TAIL = 3000  # quick mode's tail run (or the budget, if longer)
+QUICK_TAIL = 3000  # quick mode's tail run (when the budget is the default)
 TAIL_POINTS = 300  # log-spaced loss recordings of the tail run
 TARGET_SCALE = 0.5  # the asymptote experiment's targets: y * TARGET_SCALE, inside (0, 1)
 MOMENTUM = 0.9  # heavy-ball beta
@@ -65,9 +65,10 @@ def is_rectifier(activation: str) -> bool:
 
 
 def budgets(opts: StudyOptions) -> tuple[int, int]:
-    """(budget, tail epochs): 5000 and 20,000 by default; quick 300 and 3000."""
+    """(budget, tail epochs): 5000 and 20,000 by default, quick 300 and 3000; a budget the
+    user chose (``--epochs``) gives a tail of ``TAIL_FACTOR`` budgets, quick or not."""
     budget = opts.pick("epochs", *BUDGET)
-    tail = max(QUICK_TAIL, budget) if opts.quick else TAIL_FACTOR * budget
+    tail = QUICK_TAIL if (opts.quick and opts.epochs is None) else TAIL_FACTOR * budget
     return budget, tail
 
 

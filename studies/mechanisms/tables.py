@@ -306,7 +306,8 @@ def _momentum(per_seed: pd.DataFrame, budget: int) -> pd.DataFrame:
             n = len(part)
             part = part.assign(not_stuck=~part.stuck.astype(bool))
             row = arm | {"variant": v, "step_lr": float(part.step_lr.iloc[0]),
-                         "momentum": MOMENTUM if v != "sgd" else 0.0, "n": n, "budget": budget}
+                         "momentum": MOMENTUM if v != "sgd" else 0.0, "n": n, "budget": budget,
+                         "threshold": float(part.threshold.iloc[0])}
             row |= _prop("converged", int(part.reached.sum()), n)
             row |= _prop("stuck", int(part.stuck.sum()), n)
             row |= _prop("not_converged", int((~part.reached & ~part.stuck
