@@ -213,8 +213,10 @@ def _dead_output_figure(tables_dir: Path, out_dir: Path) -> Path:
     ax2.set_yticks([])
     ax2.grid(axis="y", visible=False)
     ax2.set_xlabel("share of seeds (%)")
-    ax2.set_title(f"The trained program: {int(r.n)} seeds, {int(r.budget):,} epochs, lr {lr:g}",
-                  fontsize=10)
+    cells = read_table(tables_dir, "cells")
+    threshold = float(cells[cells.part == "relu"].threshold.min())
+    ax2.set_title(f"The trained program: {int(r.n)} seeds, {int(r.budget):,} epochs, lr {lr:g};"
+                  f"\nconverged: loss <= {threshold:g}", fontsize=10)
     ax2.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), fontsize=8, frameon=False,
                title="count [95% Wilson CI]")
     fig.suptitle("Dead output at initialisation and the trained program's failures")
