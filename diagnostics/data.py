@@ -330,6 +330,29 @@ def _parse_add_spec(spec: str) -> Dataset:
         raise ValueError(f"data spec {spec!r}: {err}") from None
 
 
+SCALED_SPEC_FORM = "scaled:FACTOR:SPEC"
+
+
+def _parse_scaled_spec(
+    spec: str, inputs: Sequence[str | int] | None, targets: Sequence[str | int] | None
+) -> Dataset:
+    """Dataset of a "scaled:FACTOR:SPEC" spec: SPEC's data with every target times FACTOR."""
+    factor_text, sep, inner = spec.partition(":")[2].partition(":")
+    form = f"use {SCALED_SPEC_FORM!r}, e.g. 'scaled:0.5:question' or 'scaled:0.5:add:200'"
+    if not sep or not inner.strip():
+        raise ValueError(f"malformed data spec {spec!r}: {form}")
+    try:
+        factor = float(factor_text)
+    except ValueError:
+        factor = math.nan
+    if not (math.isfinite(factor) and factor > 0):
+        raise ValueError(
+            f"data spec {spec!r}: FACTOR={factor_text!r} is not a finite positive number; {form}"
+        )
+    data = load_data(inner, inputs, targets)
+    return Dataset(f"scaled:{_fmt(factor)}:{data.name}", data.X, data.Y * factor)
+
+
 def load_data(
     spec: str,
     inputs: Sequence[str | int] | None = None,
@@ -338,7 +361,8 @@ def load_data(
     """Dataset named by a command-line spec.
 
     Args:
-        spec: "question", "add:N", "add:N:LOW:HIGH", "add:N:LOW:HIGH:SEED", or a CSV file path.
+        spec: "question", "add:N", "add:N:LOW:HIGH", "add:N:LOW:HIGH:SEED", a CSV file path,
+            or "scaled:FACTOR:SPEC" (SPEC's data with the targets multiplied by FACTOR > 0).
         inputs: CSV input columns (see ``load_csv``); only for a CSV file.
         targets: CSV target columns (see ``load_csv``); only for a CSV file.
 
@@ -359,6 +383,8 @@ def load_data(
             raise ValueError(
                 f"{what} columns {refs!r} are invalid: use a list of column names or indices"
             )
+    if spec.startswith("scaled:") or spec == "scaled":
+        return _parse_scaled_spec(spec, inputs, targets)
     if spec == "question" or spec.startswith("add:") or spec == "add":
         if inputs is not None or targets is not None:
             raise ValueError(f"input/target columns apply only to CSV data, not to {spec!r}")

@@ -6,13 +6,14 @@ from pathlib import Path
 
 from studies.causes import STUDY as CAUSES
 from studies.convergence import STUDY as CONVERGENCE
+from studies.mechanisms import STUDY as MECHANISMS
 from studies.question import STUDY as QUESTION
 from studies.relu_failure import STUDY as RELU_FAILURE
 from studies.run.study import Study, read_meta
 from studies.vanishing import STUDY as VANISHING
 
 STUDIES: dict[str, Study] = {
-    s.name: s for s in (QUESTION, CAUSES, CONVERGENCE, VANISHING, RELU_FAILURE)
+    s.name: s for s in (QUESTION, CAUSES, CONVERGENCE, VANISHING, RELU_FAILURE, MECHANISMS)
 }
 
 

@@ -10,7 +10,8 @@ import pytest
 import studies
 
 ROOT = Path(studies.__file__).parent
-STUDY_PACKAGES = ("question", "causes", "convergence", "vanishing", "relu_failure")
+STUDY_PACKAGES = ("question", "causes", "convergence", "vanishing", "relu_failure",
+                  "mechanisms")
 # higher imports lower; equal layers only within one package
 LAYERS = {
     "studies": 7,  # the package docstring only

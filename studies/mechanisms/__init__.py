@@ -1,0 +1,46 @@
+"""Study ``mechanisms``: the mechanisms behind the user's two observations, one experiment each.
+
+All on the question's program (``PRESETS["question"]``), one budget and one threshold (the
+preset's 5000 epochs and 1e-3, unless ``--epochs``), every variant on the same seeds as what it
+is compared with:
+
+a. Output asymptote: tanh and sigmoid at lr 0.1 as written, with the targets halved (inside the
+   output's open range; the threshold is kept in the user's units: 1e-3 / 4 on the halved scale)
+   and with a linear output unit (every other quirk kept): share reaching the threshold, median
+   epochs, paired rescued/killed against the program with McNemar's exact test.
+b. Tail law: the same two programs over a long run (4 budgets); the exponent k of loss ∝ t^k over
+   the last decade, per seed still decreasing, median with a bootstrap CI, against k = −1
+   (1 − σ(z) ≈ e^−z, gradient ∝ e^−2z, z ~ ½ log t, squared error ~ 1/t).
+c. A single linear neuron (inputs straight to the output, identity), trained the same way at the
+   same learning rates, as written (bias decay) and with the true bias gradient: the baseline.
+d. Momentum at a matched step: the ReLU program with plain SGD, heavy-ball momentum 0.9 at the
+   same lr (steps ~10x larger) and at lr·(1 − β). The optimizer is v ← βv + g, θ ← θ − lr·v;
+   with the program's bias decay the "gradient" of a bias is the bias itself, so the decay too
+   passes through the velocity (a bias shrinks by about lr/(1 − β) of itself per step).
+e. Dead output at initialisation: the output unit ≤ 0 on every sample before the first update,
+   over 10 init-only seeds per trained seed, for N(0, 1) (the question), Xavier and He normal
+   with zero bias (cells of one epoch, read at epoch 0), beside the closed form for a first-layer
+   unit; then the trained program's failures split into born dead / died / failed while alive
+   (network_dead at epoch 0 and at the end).
+f. Revived by the bias decay: seeds of the ReLU program whose full-data gradient is exactly zero at
+   initialisation and non-zero at a later recording (b ← (1 − lr)·b moves the biases anyway).
+g. "Reaches zero": the share of seeds whose printed error ``"%f" % loss`` at the budget reads
+   0.000000, and the printed values of a dead output (mean y²) and of the mean target (Var y),
+   with the share of failed seeds that print each.
+
+Default size: about a minute of training on one core (the tail run is 20,000 epochs rather than
+100,000 for that reason: a run's cost is almost all per-epoch overhead, whatever the seeds).
+"""
+
+from studies.run.study import Study
+
+from . import figures, findings, grid, tables
+
+STUDY = Study(
+    name=grid.NAME,
+    title=grid.TITLE,
+    cells=grid.cells,
+    tables=tables.tables,
+    figures=figures.figures,
+    findings=findings.findings,
+)

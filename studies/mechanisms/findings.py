@@ -1,0 +1,188 @@
+"""The mechanisms study's findings: the numbers the report quotes, read from its tables."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from studies.run.study import read_table
+from studies.stats.values import Epochs, Rate
+
+from .grid import MOMENTUM, TARGET_SCALE
+
+Arm = tuple[str, float]  # (activation, lr)
+ArmVariant = tuple[str, float, str]  # (activation, lr, variant)
+
+
+@dataclass(frozen=True)
+class MechanismsFindings:
+    """Numbers of the seven experiments; rates over seeds, epochs censored at the budget."""
+
+    layers: tuple[int, ...]  # the network, inputs first
+    n_samples: int
+    budget: int  # epochs of every headline number
+    threshold: float  # converged: an epoch's loss <= this (in the user's units)
+    # a. output asymptote (variants: as_written, halved_targets, linear_output)
+    target_scale: float  # the halved-targets variant trains on y * target_scale
+    asymptote_seeds: int
+    asymptote_reached: dict[ArmVariant, Rate]  # reached the threshold within the budget
+    asymptote_epochs: dict[ArmVariant, Epochs]
+    asymptote_rescued: dict[ArmVariant, int]  # failed as written, reached with the variant
+    asymptote_killed: dict[ArmVariant, int]  # the reverse
+    asymptote_p: dict[ArmVariant, float]  # exact McNemar (nan for as_written)
+    # b. tail law
+    tail_budget: int  # epochs of the long run
+    tail_seeds: int
+    tail_fit_from: int  # the fit's window of epochs (the last decade)
+    tail_fit_to: int
+    tail_fitted: dict[Arm, int]  # seeds still decreasing over the window
+    tail_k: dict[Arm, float]  # median over those seeds of k in loss ∝ t^k
+    tail_k_lo: dict[Arm, float]  # 95% bootstrap CI of that median
+    tail_k_hi: dict[Arm, float]
+    tail_theory_k: float  # a bounded output chasing its asymptote: -1
+    tail_final_loss: dict[Arm, float]  # median loss at the end of the long run
+    # c. single linear neuron (variants: as_written, fixed)
+    linear_layers: tuple[int, ...]
+    linear_reached: dict[tuple[float, str], Rate]  # (lr, variant)
+    linear_epochs: dict[tuple[float, str], Epochs]
+    # d. momentum at a matched step (variants: sgd, momentum, momentum_matched)
+    momentum: float  # beta
+    momentum_step_lr: dict[ArmVariant, float]  # the lr each variant trained with
+    momentum_stuck: dict[ArmVariant, Rate]
+    momentum_converged: dict[ArmVariant, Rate]
+    momentum_stuck_rescued: dict[ArmVariant, int]  # stuck with SGD, not with the variant
+    momentum_stuck_killed: dict[ArmVariant, int]
+    momentum_stuck_p: dict[ArmVariant, float]
+    momentum_converged_rescued: dict[ArmVariant, int]  # failed with SGD, converged with it
+    momentum_converged_killed: dict[ArmVariant, int]
+    momentum_converged_p: dict[ArmVariant, float]
+    # e. dead output at initialisation (inits: normal, xavier_normal, he_normal)
+    init_seeds: int
+    output_dead_init: dict[tuple[str, float, str], Rate]  # (activation, lr, init)
+    layer1_unit_dead_init: dict[tuple[str, float, str], Rate]  # over first-layer units
+    layer1_unit_dead_theory: float  # closed form, N(0,1) weights and biases
+    relu_seeds: int
+    relu_failed: dict[Arm, Rate]
+    relu_born_dead: dict[Arm, Rate]  # output constant before the first update
+    relu_died: dict[Arm, Rate]  # constant at the end only
+    relu_failed_alive: dict[Arm, Rate]  # output still varies at the end
+    # f. revived by the bias decay
+    zero_gradient_init: dict[Arm, Rate]  # full-data gradient exactly 0 at epoch 0
+    revived: dict[Arm, Rate]  # of those: non-zero at a later recording
+    revived_converged: dict[Arm, Rate]  # of the revived: reached the threshold
+    # g. "reaches zero"
+    reads_zero: dict[Arm, Rate]  # printed error at the budget reads 0.000000
+    dead_output_error: float  # what a dead output prints: mean of y²
+    mean_target_error: float  # what the mean target prints: Var(y)
+    failed_reads_dead_output: dict[Arm, Rate]  # over failed seeds
+    failed_reads_mean_target: dict[Arm, Rate]
+
+
+def _arm(r: dict) -> Arm:
+    return str(r["activation"]), float(r["lr"])
+
+
+def _av(r: dict, column: str = "variant") -> ArmVariant:
+    return str(r["activation"]), float(r["lr"]), str(r[column])
+
+
+def _rate(r: dict, prefix: str, n: float | None = None) -> Rate:
+    if n is None:
+        n = r.get("n", 0)
+    n = 0 if n is None or (isinstance(n, float) and math.isnan(n)) else int(n)
+    if n == 0:
+        return Rate.of(0, 0)
+    return Rate.from_row(r, prefix, n)
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    return frame.to_dict("records") if len(frame) else []
+
+
+def findings(tables_dir: Path) -> MechanismsFindings:
+    cells = read_table(tables_dir, "cells")
+    asym = _records(read_table(tables_dir, "asymptote"))
+    tail = _records(read_table(tables_dir, "tail_fit"))
+    lin = _records(read_table(tables_dir, "linear_baseline"))
+    mom = _records(read_table(tables_dir, "momentum"))
+    init = _records(read_table(tables_dir, "dead_output_init"))
+    fail = _records(read_table(tables_dir, "relu_failures"))
+    rev = _records(read_table(tables_dir, "revived"))
+    pe = _records(read_table(tables_dir, "printed_error"))
+    tail_out = read_table(tables_dir, "tail_per_seed")
+    main = cells[cells.part != "init"]
+    budget = int(main[main.part != "tail"].epochs.max())  # the linear cells always run
+    network = cells[cells.part.isin(["relu", "tail"])]
+    tail_cells = cells[cells.part == "tail"]
+    lin_cells = cells[cells.part == "linear"]
+    return MechanismsFindings(
+        layers=tuple(int(n) for n in str(network.layers.iloc[0]).split("-")) if len(network)
+        else (),
+        n_samples=int(main.n_samples.iloc[0]) if len(main) else 0,
+        budget=budget,
+        threshold=float(network.threshold.iloc[0]) if len(network) else math.nan,
+        target_scale=TARGET_SCALE,
+        asymptote_seeds=int(asym[0]["n"]) if asym else 0,
+        asymptote_reached={_av(r): _rate(r, "reached") for r in asym},
+        asymptote_epochs={_av(r): _epochs(r, budget) for r in asym},
+        asymptote_rescued={_av(r): int(r["rescued"]) for r in asym},
+        asymptote_killed={_av(r): int(r["killed"]) for r in asym},
+        asymptote_p={_av(r): float(r["mcnemar_p"]) for r in asym},
+        tail_budget=int(tail_cells.epochs.max()) if len(tail_cells) else 0,
+        tail_seeds=int(tail_cells.seeds.min()) if len(tail_cells) else 0,
+        tail_fit_from=int(tail[0]["fit_from"]) if tail else 0,
+        tail_fit_to=int(tail[0]["fit_to"]) if tail else 0,
+        tail_fitted={_arm(r): int(r["fitted"]) for r in tail},
+        tail_k={_arm(r): float(r["k_median"]) for r in tail},
+        tail_k_lo={_arm(r): float(r["k_ci_low"]) for r in tail},
+        tail_k_hi={_arm(r): float(r["k_ci_high"]) for r in tail},
+        tail_theory_k=float(tail[0]["theory_k"]) if tail else -1.0,
+        tail_final_loss={(a, float(lr)): float(p.loss_to.median())
+                         for (a, lr), p in tail_out.groupby(["activation", "lr"], sort=False)}
+        if len(tail_out) else {},
+        linear_layers=tuple(int(n) for n in str(lin_cells.layers.iloc[0]).split("-"))
+        if len(lin_cells) else (),
+        linear_reached={(float(r["lr"]), str(r["variant"])): _rate(r, "reached") for r in lin},
+        linear_epochs={(float(r["lr"]), str(r["variant"])): _epochs(r, budget) for r in lin},
+        momentum=MOMENTUM,
+        momentum_step_lr={_av(r): float(r["step_lr"]) for r in mom},
+        momentum_stuck={_av(r): _rate(r, "stuck") for r in mom},
+        momentum_converged={_av(r): _rate(r, "converged") for r in mom},
+        momentum_stuck_rescued={_av(r): int(r["stuck_rescued"]) for r in mom},
+        momentum_stuck_killed={_av(r): int(r["stuck_killed"]) for r in mom},
+        momentum_stuck_p={_av(r): float(r["stuck_mcnemar_p"]) for r in mom},
+        momentum_converged_rescued={_av(r): int(r["converged_rescued"]) for r in mom},
+        momentum_converged_killed={_av(r): int(r["converged_killed"]) for r in mom},
+        momentum_converged_p={_av(r): float(r["converged_mcnemar_p"]) for r in mom},
+        init_seeds=int(init[0]["n"]) if init else 0,
+        output_dead_init={_av(r, "init"): _rate(r, "output_dead") for r in init},
+        layer1_unit_dead_init={_av(r, "init"): _rate(r, "layer1_unit_dead", r["units"])
+                               for r in init},
+        layer1_unit_dead_theory=next((float(r["layer1_unit_theory"]) for r in init
+                                      if r["init"] == "normal"), math.nan),
+        relu_seeds=int(fail[0]["n"]) if fail else 0,
+        relu_failed={_arm(r): _rate(r, "failed") for r in fail},
+        relu_born_dead={_arm(r): _rate(r, "born_dead") for r in fail},
+        relu_died={_arm(r): _rate(r, "died") for r in fail},
+        relu_failed_alive={_arm(r): _rate(r, "alive") for r in fail},
+        zero_gradient_init={_arm(r): _rate(r, "zero_at_init") for r in rev},
+        revived={_arm(r): _rate(r, "revived", r["zero_at_init_count"]) for r in rev},
+        revived_converged={_arm(r): _rate(r, "revived_converged", r["revived_count"])
+                           for r in rev},
+        reads_zero={_arm(r): _rate(r, "reads_zero") for r in pe},
+        dead_output_error=float(pe[0]["dead_output_error"]) if pe else math.nan,
+        mean_target_error=float(pe[0]["mean_target_error"]) if pe else math.nan,
+        failed_reads_dead_output={_arm(r): _rate(r, "failed_dead_output", r["failed"])
+                                  for r in pe},
+        failed_reads_mean_target={_arm(r): _rate(r, "failed_mean_target", r["failed"])
+                                  for r in pe},
+    )
+
+
+def _epochs(r: dict, budget: int) -> Epochs:
+    """From a row's median columns and its ``reached_count`` and ``n``."""
+    return Epochs(float(r["median"]), float(r["median_ci_low"]), float(r["median_ci_high"]),
+                  int(r["reached_count"]), int(r["n"]), int(budget))

@@ -1,0 +1,155 @@
+"""The mechanisms study's grid: which configurations it trains, on which seeds, for how long.
+
+Every cell is labelled ``(part, variant, activation, lr)``; ``lr`` is the arm's learning rate (the
+program's), so a variant trained at another step (momentum at lr·(1 − β)) stays paired with its
+arm. Cells that serve several experiments are trained once:
+
+- ``tail`` / ``as_written`` (tanh, sigmoid at lr 0.1): the long run of the tail law; its first
+  ``budget`` epochs are the as-written arm of the asymptote experiment and of "reaches zero"
+  (training does not depend on the budget: there is no early stopping, and the loss history keeps
+  the budget's epoch).
+- ``relu`` / ``sgd`` (the program as written): the plain-SGD arm of the momentum experiment, the
+  trained program of the dead-output split, the revival count and "reaches zero".
+"""
+
+from __future__ import annotations
+
+from diagnostics.activations import get_activation
+from diagnostics.config import Config
+from diagnostics.presets import PRESETS
+from diagnostics.schedules import Schedule
+from studies.run.cells import Cell
+from studies.run.study import StudyOptions
+
+NAME = "mechanisms"
+TITLE = ("Mechanisms: the output's asymptote, the tail's law, a linear baseline, momentum at a "
+         "matched step, dead outputs, revival by the bias decay, and what the program prints")
+ACTIVATIONS = ("relu", "tanh", "sigmoid")
+RELU_LR = 0.01  # the question's learning rate (rectifier arms)
+SMOOTH_LR = 0.1  # what the user ran tanh and sigmoid with
+SEEDS = {"rectifier": (1000, 50), "smooth": (100, 8)}  # (default, quick) seeds per cell
+BUDGET = (PRESETS["question"].epochs, 300)  # (default, quick): the one budget of the headlines
+TAIL_FACTOR = 4  # the tail run lasts this many budgets (20,000 epochs by default)
+QUICK_TAIL = 3000  # quick mode's tail run (when the budget is the default)
+TAIL_POINTS = 300  # log-spaced loss recordings of the tail run
+TARGET_SCALE = 0.5  # the asymptote experiment's targets: y * TARGET_SCALE, inside (0, 1)
+MOMENTUM = 0.9  # heavy-ball beta
+INIT_PER_SEED = 10  # init-only seeds per rectifier seed (10,000 by default)
+RECORD_POINTS = 30  # log-spaced instrument recordings of the trained ReLU program
+RECORD = "grad_norm_W,grad_norm_b,dead"
+INITS: dict[str, dict] = {  # dead output at init: the question's draw and two scaled ones
+    "normal": {},
+    "xavier_normal": {"init": "xavier_normal", "bias_init": "zero"},
+    "he_normal": {"init": "he_normal", "bias_init": "zero"},
+}
+ASYMPTOTE_VARIANTS = ("as_written", "halved_targets", "linear_output")
+MOMENTUM_VARIANTS = ("sgd", "momentum", "momentum_matched")
+LINEAR_VARIANTS = ("as_written", "fixed")
+
+VARIANT_LABELS = {
+    "as_written": "as written",
+    "halved_targets": f"targets x {TARGET_SCALE:g}",
+    "linear_output": "linear output unit",
+    "sgd": "plain SGD (as written)",
+    "momentum": f"momentum {MOMENTUM:g}, same lr",
+    "momentum_matched": f"momentum {MOMENTUM:g}, lr x {1 - MOMENTUM:g}",
+    "fixed": "true bias gradient",
+    "normal": "N(0,1) weights and biases (the question)",
+    "xavier_normal": "Xavier normal, zero bias",
+    "he_normal": "He normal, zero bias",
+}
+
+
+def is_rectifier(activation: str) -> bool:
+    return get_activation(activation).rectifier
+
+
+def budgets(opts: StudyOptions) -> tuple[int, int]:
+    """(budget, tail epochs): 5000 and 20,000 by default, quick 300 and 3000; a budget the
+    user chose (``--epochs``) gives a tail of ``TAIL_FACTOR`` budgets, quick or not."""
+    budget = opts.pick("epochs", *BUDGET)
+    tail = QUICK_TAIL if (opts.quick and opts.epochs is None) else TAIL_FACTOR * budget
+    return budget, tail
+
+
+def seeds_of(opts: StudyOptions, kind: str) -> int:
+    return opts.pick("seeds", *SEEDS[kind])
+
+
+def record_schedule(budget: int) -> Schedule:
+    """Epoch 0, log-spaced epochs and the budget: where instruments read the ReLU program."""
+    return Schedule.at(*Schedule.log(RECORD_POINTS).epochs(budget, first=0))
+
+
+def tail_schedule(tail: int, budget: int) -> Schedule:
+    """The tail run's loss recordings: log-spaced, plus the budget's epoch."""
+    epochs = {*map(int, Schedule.log(TAIL_POINTS).epochs(tail, first=1)), budget}
+    return Schedule.at(*sorted(epochs))
+
+
+def linear_layers(layers: tuple[int, ...]) -> tuple[int, int]:
+    """The single linear neuron: the network's inputs straight to its outputs."""
+    return layers[0], layers[-1]
+
+
+def scaled_spec(data: str) -> str:
+    return f"scaled:{TARGET_SCALE:g}:{data}"
+
+
+def _base(opts: StudyOptions) -> Config:
+    base = PRESETS["question"]
+    return base.replace(layers=opts.layers) if opts.layers else base
+
+
+def _arms(opts: StudyOptions) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+    """(rectifier arms, smooth arms) as (activation, lr)."""
+    acts = opts.pick("activations", ACTIVATIONS)
+    rect = [(a, float(lr)) for a in acts if is_rectifier(a) for lr in (opts.lrs or (RELU_LR,))]
+    smooth = [(a, float(lr)) for a in acts if not is_rectifier(a)
+              for lr in (opts.lrs or (SMOOTH_LR,))]
+    return rect, smooth
+
+
+def cells(opts: StudyOptions) -> list[Cell]:
+    budget, tail = budgets(opts)
+    base = _base(opts).replace(epochs=budget)
+    data = opts.data_kwargs()
+    n_rect, n_smooth = seeds_of(opts, "rectifier"), seeds_of(opts, "smooth")
+    rect, smooth = _arms(opts)
+
+    def cell(part, variant, act, lr, config, n, **kw) -> Cell:
+        kw = {**data, **kw}
+        return Cell(NAME, (("part", part), ("variant", variant), ("activation", act),
+                           ("lr", lr)), config, (0, n), **kw)
+
+    out = []
+    for act, lr in smooth:
+        cfg = base.replace(activation=act, lr=lr)
+        out.append(cell("tail", "as_written", act, lr, cfg.replace(epochs=tail), n_smooth,
+                        loss_every=tail_schedule(tail, budget)))
+        out.append(cell("asymptote", "halved_targets", act, lr,
+                        cfg.replace(threshold=cfg.threshold * TARGET_SCALE**2), n_smooth,
+                        loss_every=Schedule.log(20), data=scaled_spec(opts.data)))
+        out.append(cell("asymptote", "linear_output", act, lr,
+                        cfg.replace(output_activation="identity"), n_smooth,
+                        loss_every=Schedule.log(20)))
+    for act, lr in rect:
+        cfg = base.replace(activation=act, lr=lr)
+        out.append(cell("relu", "sgd", act, lr, cfg, n_rect, loss_every=Schedule.at(budget),
+                        record=RECORD, record_every=record_schedule(budget)))
+        mom = cfg.replace(optimizer="momentum", momentum=MOMENTUM)
+        out.append(cell("relu", "momentum", act, lr, mom, n_rect, loss_every=Schedule.at(budget)))
+        out.append(cell("relu", "momentum_matched", act, lr, mom.replace(lr=lr * (1 - MOMENTUM)),
+                        n_rect, loss_every=Schedule.at(budget)))
+        for init, changes in INITS.items():
+            out.append(cell("init", init, act, lr, cfg.replace(epochs=1, **changes),
+                            n_rect * INIT_PER_SEED, loss_every=Schedule.never(), record="dead",
+                            record_every=Schedule.at(0)))
+    lin = base.replace(layers=linear_layers(base.layers), output_activation="identity")
+    for lr in dict.fromkeys(lr for _, lr in [*rect, *smooth]):
+        for variant in LINEAR_VARIANTS:
+            fix = {"bias_update": "gradient", "backprop_weights": "current"}
+            cfg = lin.replace(lr=lr, **(fix if variant == "fixed" else {}))
+            out.append(cell("linear", variant, "identity", lr, cfg, max(n_rect, n_smooth),
+                            loss_every=Schedule.at(budget)))
+    return out

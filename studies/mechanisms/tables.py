@@ -1,0 +1,458 @@
+"""The mechanisms study's tables: tidy frames computed from its cells' results, written as CSV.
+
+Conventions: ``reached`` = the epoch loss got to the threshold within the budget (the one budget
+of the headline numbers; the tail run is read at that epoch); ``failed`` = not reached (stuck, not
+converged or diverged); ``stuck`` = not reached and every component of the full-data gradient
+exactly 0 at the end. Paired counts compare variants on the same seeds: ``rescued`` seeds are
+bad in the reference arm and good with the variant, ``killed`` the reverse; ``mcnemar_p`` is the
+exact two-sided McNemar test on them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from diagnostics import theory
+from studies.run.cells import CellResult, concat
+from studies.run.study import StudyOptions
+from studies.stats.intervals import bootstrap_ci, mcnemar_exact
+from studies.stats.summaries import (
+    epochs_summary,
+    loss_bands,
+    prefixed_proportion,
+    survival_curves,
+)
+
+from .grid import (
+    ASYMPTOTE_VARIANTS,
+    INITS,
+    LINEAR_VARIANTS,
+    MOMENTUM,
+    MOMENTUM_VARIANTS,
+    TARGET_SCALE,
+    budgets,
+)
+
+LABELS = ["part", "variant", "activation", "lr"]
+ARM = ["activation", "lr"]
+TAIL_DECADES = 1.0  # the tail law is fitted over the last decade of epochs
+THEORY_K = -1.0  # squared error ~ 1/t for a bounded output chasing its asymptote
+N_BOOT = 2000
+TOP_PRINTED = 5  # most frequent printed errors of failed seeds, per arm
+_prop = prefixed_proportion
+
+
+# ---- helpers (pure; tested by hand) ----------------------------------------------------------
+
+
+def printed(loss: float) -> str:
+    """What the program prints for an epoch error: ``"%f" % loss``."""
+    return "%f" % loss  # noqa: UP031 -- the program's own format, verbatim
+
+
+def dead_output_error(Y: np.ndarray) -> float:
+    """The epoch error of an output that is 0 on every sample: mean over samples of sum_o y²."""
+    Y = np.asarray(Y, dtype=np.float64)
+    return float(np.mean(np.sum(Y**2, axis=1)))
+
+
+def mean_target_error(Y: np.ndarray) -> float:
+    """The epoch error of an output equal to the mean target on every sample: sum_o Var(y_o)."""
+    Y = np.asarray(Y, dtype=np.float64)
+    return float(np.sum(np.mean((Y - Y.mean(axis=0)) ** 2, axis=0)))
+
+
+def paired_counts(good_before: Sequence[bool], good_after: Sequence[bool]) -> tuple[int, int]:
+    """(rescued, killed) over paired seeds: bad before and good after, and the reverse."""
+    b = np.asarray(good_before, dtype=bool)
+    a = np.asarray(good_after, dtype=bool)
+    return int((~b & a).sum()), int((b & ~a).sum())
+
+
+def loss_exponent(epochs: np.ndarray, loss: np.ndarray) -> float:
+    """k of loss ∝ t^k: least-squares slope of log(loss) on log(epoch)."""
+    x = np.log(np.asarray(epochs, dtype=np.float64))
+    y = np.log(np.asarray(loss, dtype=np.float64))
+    x = x - x.mean()
+    return float(np.dot(x, y - y.mean()) / np.dot(x, x))
+
+
+def tail_window(tail: int) -> tuple[int, int]:
+    """The last decade of a run of ``tail`` epochs: [tail / 10, tail]."""
+    return max(1, int(round(tail / 10**TAIL_DECADES))), tail
+
+
+def still_decreasing(loss: np.ndarray) -> bool:
+    """Finite, positive throughout, and lower at the end of the window than at its start."""
+    loss = np.asarray(loss, dtype=np.float64)
+    return bool(loss.size >= 3 and np.all(np.isfinite(loss)) and np.all(loss > 0)
+                and loss[-1] < loss[0])
+
+
+def split_failures(reached, dead_initial, dead_final) -> np.ndarray:
+    """Per seed: ``converged``, or a failure ``born_dead`` / ``died`` / ``alive`` (a partition)."""
+    reached = np.asarray(reached, dtype=bool)
+    d0 = np.asarray(dead_initial, dtype=bool)
+    d1 = np.asarray(dead_final, dtype=bool)
+    return np.where(reached, "converged", np.where(d0, "born_dead",
+                                                   np.where(d1, "died", "alive"))).astype(str)
+
+
+def revived_seeds(epochs: np.ndarray, gmax: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(zero at init, revived) per seed from max |gradient| at recordings ``(R, S)``.
+
+    ``epochs`` (R,) must start at 0; a seed is revived when its gradient was exactly zero at
+    epoch 0 and non-zero at some later recording.
+    """
+    gmax = np.asarray(gmax, dtype=np.float64)
+    zero = gmax[0] == 0
+    later = np.nan_to_num(gmax[1:], nan=0.0) > 0
+    return zero, zero & later.any(axis=0)
+
+
+# ---- the tables -------------------------------------------------------------------------------
+
+
+def tables(results: list[CellResult], opts: StudyOptions) -> dict[str, pd.DataFrame]:
+    budget, tail = budgets(opts)
+    trained = [r for r in results if r.labels["part"] != "init"]
+    per_seed = _per_seed(trained, budget)
+    tail_loss = concat([r for r in trained if r.labels["part"] == "tail"], "loss")
+    data = {r.labels["activation"]: r.cell.dataset() for r in trained}
+    relu = [r for r in trained if r.labels["part"] == "relu" and r.labels["variant"] == "sgd"]
+    return {
+        "per_seed": per_seed,
+        "asymptote": _asymptote(per_seed, budget),
+        "asymptote_survival": _asymptote_survival(per_seed, budget),
+        "tail_fit": _tail_fit(tail_loss, tail),
+        "tail_per_seed": _tail_per_seed(tail_loss, tail),
+        "tail_loss": loss_bands(tail_loss, ARM) if len(tail_loss) else pd.DataFrame(),
+        "linear_baseline": _linear(per_seed, budget),
+        "momentum": _momentum(per_seed, budget),
+        "dead_output_init": _dead_output_init([r for r in results if r.labels["part"] == "init"]),
+        "relu_failures": _relu_failures(relu, per_seed, budget),
+        "revived": _revived(relu, per_seed),
+        "printed_error": _printed_error(per_seed, data, budget),
+        "printed_signatures": _printed_signatures(per_seed, data),
+    }
+
+
+def _per_seed(results: list[CellResult], budget: int) -> pd.DataFrame:
+    """Every trained seed, read at the budget (the tail run too)."""
+    frames = []
+    for r in results:
+        o = r.outcomes
+        loss = r.loss
+        at = loss[loss.epoch == budget].set_index("seed").loss
+        e = o.epochs_to_threshold.to_numpy()
+        reached = (e >= 0) & (e <= budget)
+        frame = o[[*LABELS, "seed", "outcome"]].copy()
+        frame["step_lr"] = r.cell.config.lr
+        frame["threshold"] = r.cell.config.threshold
+        frame["epochs"] = r.cell.config.epochs
+        frame["reached"] = reached
+        frame["epochs_to_threshold"] = np.where(reached, e, -1)
+        frame["loss_at_budget"] = at.reindex(o.seed.to_numpy()).to_numpy()
+        frame["printed"] = [printed(x) for x in frame.loss_at_budget]
+        frame["stuck"] = (o.outcome == "stuck").to_numpy()
+        frame["max_abs_grad"] = o.max_abs_grad.to_numpy()
+        frames.append(frame)
+    cols = [*LABELS, "seed", "outcome", "step_lr", "threshold", "epochs", "reached",
+            "epochs_to_threshold", "loss_at_budget", "printed", "stuck", "max_abs_grad"]
+    return pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
+
+
+def _arm_rows(per_seed: pd.DataFrame, parts: dict[str, str], variants: Sequence[str]):
+    """Per arm (activation, lr): each variant's seeds, sorted by seed, in ``variants`` order.
+
+    ``parts`` maps variant -> the part it was trained in.
+    """
+    out = []
+    mask = np.zeros(len(per_seed), dtype=bool)
+    for v, p in parts.items():
+        mask |= ((per_seed.variant == v) & (per_seed.part == p)).to_numpy()
+    picked = per_seed[mask]
+    for key, part in picked.groupby(ARM, sort=False):
+        by_variant = {v: part[part.variant == v].sort_values("seed") for v in variants
+                      if (part.variant == v).any()}
+        out.append((dict(zip(ARM, key, strict=True)), by_variant))
+    return out
+
+
+def _paired(base: pd.DataFrame, other: pd.DataFrame, good: str) -> dict:
+    """rescued, killed and McNemar p of ``other`` against ``base`` on their common seeds."""
+    common = np.intersect1d(base.seed, other.seed)
+    b = base.set_index("seed")[good].reindex(common).to_numpy(dtype=bool)
+    o = other.set_index("seed")[good].reindex(common).to_numpy(dtype=bool)
+    rescued, killed = paired_counts(b, o)
+    return {"paired": len(common), "rescued": rescued, "killed": killed,
+            "mcnemar_p": mcnemar_exact(rescued, killed)}
+
+
+def _epochs(part: pd.DataFrame) -> dict:
+    s = epochs_summary(part, []).iloc[0]
+    return {k: s[k] for k in ("median", "median_ci_low", "median_ci_high", "q25", "q75")}
+
+
+def _asymptote(per_seed: pd.DataFrame, budget: int) -> pd.DataFrame:
+    parts = {"as_written": "tail", "halved_targets": "asymptote", "linear_output": "asymptote"}
+    rows = []
+    for arm, by in _arm_rows(per_seed, parts, ASYMPTOTE_VARIANTS):
+        base = by.get("as_written")
+        for v, part in by.items():
+            n = len(part)
+            scale = TARGET_SCALE**2 if v == "halved_targets" else 1.0
+            loss = part.loss_at_budget / scale  # in the user's units (predictions mapped back)
+            row = arm | {"variant": v, "n": n, "budget": budget,
+                         "threshold": float(part.threshold.iloc[0]) / scale,
+                         "trained_threshold": float(part.threshold.iloc[0])}
+            row |= _prop("reached", int(part.reached.sum()), n) | _epochs(part)
+            row |= {"loss_median": float(loss.median())}
+            if base is not None and v != "as_written":
+                row |= _paired(base, part, "reached")
+            else:
+                row |= {"paired": n, "rescued": 0, "killed": 0, "mcnemar_p": math.nan}
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _asymptote_survival(per_seed: pd.DataFrame, budget: int) -> pd.DataFrame:
+    s = per_seed[per_seed.part.isin(["tail", "asymptote", "linear"])]
+    if not len(s):
+        return pd.DataFrame(columns=[*ARM, "variant", "epoch", "not_converged"])
+    return survival_curves(s, [*ARM, "variant"], budget)
+
+
+def _tail_matrix(loss: pd.DataFrame, tail: int):
+    """Per arm: (epochs in the window (R,), loss (R, S), seeds (S,))."""
+    lo, hi = tail_window(tail)
+    for key, part in loss.groupby(ARM, sort=False):
+        w = part[(part.epoch >= lo) & (part.epoch <= hi)]
+        m = w.pivot(index="epoch", columns="seed", values="loss").sort_index()
+        yield dict(zip(ARM, key, strict=True)), m.index.to_numpy(), m.to_numpy(), m.columns
+
+
+def _tail_per_seed(loss: pd.DataFrame, tail: int) -> pd.DataFrame:
+    cols = [*ARM, "seed", "fit_from", "fit_to", "points", "decreasing", "k", "loss_from",
+            "loss_to"]
+    rows = []
+    if not len(loss):
+        return pd.DataFrame(columns=cols)
+    lo, hi = tail_window(tail)
+    for arm, epochs, m, seeds in _tail_matrix(loss, tail):
+        for j, seed in enumerate(seeds):
+            y = m[:, j]
+            ok = still_decreasing(y)
+            rows.append(arm | {"seed": int(seed), "fit_from": lo, "fit_to": hi,
+                               "points": int(len(y)), "decreasing": ok,
+                               "k": loss_exponent(epochs, y) if ok else math.nan,
+                               "loss_from": float(y[0]), "loss_to": float(y[-1])})
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _tail_fit(loss: pd.DataFrame, tail: int) -> pd.DataFrame:
+    cols = [*ARM, "budget", "fit_from", "fit_to", "n", "fitted", "k_median", "k_ci_low",
+            "k_ci_high", "k_q25", "k_q75", "theory_k", "loss_median_from", "loss_median_to",
+            "median_curve_k"]
+    ps = _tail_per_seed(loss, tail)
+    rows = []
+    for arm, epochs, m, _ in _tail_matrix(loss, tail) if len(loss) else []:
+        part = ps[(ps.activation == arm["activation"]) & (ps.lr == arm["lr"])]
+        k = part.k.dropna().to_numpy()
+        med, lo, hi = bootstrap_ci(k, np.median, n_boot=N_BOOT, seed=0)
+        curve = np.nanmedian(m, axis=1)
+        rows.append(arm | {
+            "budget": tail, "fit_from": int(part.fit_from.iloc[0]),
+            "fit_to": int(part.fit_to.iloc[0]), "n": len(part), "fitted": int(k.size),
+            "k_median": med, "k_ci_low": lo, "k_ci_high": hi,
+            "k_q25": float(np.quantile(k, 0.25)) if k.size else math.nan,
+            "k_q75": float(np.quantile(k, 0.75)) if k.size else math.nan,
+            "theory_k": THEORY_K, "loss_median_from": float(curve[0]),
+            "loss_median_to": float(curve[-1]),
+            "median_curve_k": loss_exponent(epochs, curve) if still_decreasing(curve)
+            else math.nan})
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _linear(per_seed: pd.DataFrame, budget: int) -> pd.DataFrame:
+    rows = []
+    lin = per_seed[per_seed.part == "linear"]
+    for (lr, v), part in lin.groupby(["lr", "variant"], sort=False):
+        n = len(part)
+        rows.append({"lr": lr, "variant": v, "n": n, "budget": budget,
+                     "threshold": float(part.threshold.iloc[0])}
+                    | _prop("reached", int(part.reached.sum()), n)
+                    | _prop("stuck", int(part.stuck.sum()), n)
+                    | _prop("diverged", int((part.outcome == "diverged").sum()), n)
+                    | _epochs(part) | {"loss_median": float(part.loss_at_budget.median())})
+    out = pd.DataFrame(rows)
+    if len(out):
+        order = {v: i for i, v in enumerate(LINEAR_VARIANTS)}
+        out = out.sort_values(["lr", "variant"], key=lambda c: c.map(order) if c.name ==
+                              "variant" else c, kind="stable", ignore_index=True)
+    return out
+
+
+def _momentum(per_seed: pd.DataFrame, budget: int) -> pd.DataFrame:
+    parts = {v: "relu" for v in MOMENTUM_VARIANTS}
+    rows = []
+    for arm, by in _arm_rows(per_seed, parts, MOMENTUM_VARIANTS):
+        base = by.get("sgd")
+        for v, part in by.items():
+            n = len(part)
+            part = part.assign(not_stuck=~part.stuck.astype(bool))
+            row = arm | {"variant": v, "step_lr": float(part.step_lr.iloc[0]),
+                         "momentum": MOMENTUM if v != "sgd" else 0.0, "n": n, "budget": budget,
+                         "threshold": float(part.threshold.iloc[0])}
+            row |= _prop("converged", int(part.reached.sum()), n)
+            row |= _prop("stuck", int(part.stuck.sum()), n)
+            row |= _prop("not_converged", int((~part.reached & ~part.stuck
+                                               & (part.outcome != "diverged")).sum()), n)
+            row |= _prop("diverged", int((part.outcome == "diverged").sum()), n)
+            row |= _epochs(part)
+            for what, good in (("stuck", "not_stuck"), ("converged", "reached")):
+                if base is not None and v != "sgd":
+                    p = _paired(base.assign(not_stuck=~base.stuck.astype(bool)), part, good)
+                else:
+                    p = {"paired": n, "rescued": 0, "killed": 0, "mcnemar_p": math.nan}
+                row |= {f"{what}_{k}": val for k, val in p.items() if k != "paired"}
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _metric(metrics: pd.DataFrame, name: str, layer: int, epoch: int) -> pd.Series:
+    m = metrics[(metrics.metric == name) & (metrics.layer == layer) & (metrics.epoch == epoch)]
+    return m.set_index("seed").value
+
+
+def _dead_output_init(results: list[CellResult]) -> pd.DataFrame:
+    rows = []
+    for r in results:
+        c = r.cell.config
+        n_layers = len(c.layers) - 1
+        seeds = r.outcomes.seed.to_numpy()
+        m = r.metrics
+        out_dead = _metric(m, "dead_fraction", n_layers, 0).reindex(seeds).fillna(0) >= 1
+        net_dead = _metric(m, "network_dead", 0, 0).reindex(seeds).fillna(0) == 1
+        layer1 = _metric(m, "dead_fraction", 1, 0).reindex(seeds).fillna(0)
+        width = c.layers[1]
+        k_units = int(round(float(layer1.sum()) * width))
+        same_scale = c.init == "standard_normal" and c.bias_init == "normal" \
+            and c.bias_scale == 1.0
+        X = r.cell.dataset().X
+        rows.append({"activation": r.labels["activation"], "lr": r.labels["lr"],
+                     "init": r.labels["variant"], "weights": c.init, "bias": c.bias_init,
+                     "layers": "-".join(map(str, c.layers)), "n": len(seeds),
+                     "units": len(seeds) * width}
+                    | _prop("output_dead", int(out_dead.sum()), len(seeds))
+                    | _prop("network_dead", int(net_dead.sum()), len(seeds))
+                    | _prop("layer1_unit_dead", k_units, len(seeds) * width)
+                    | {"layer1_unit_theory": theory.dead_probability(X) if same_scale
+                       else math.nan})
+    out = pd.DataFrame(rows)
+    if len(out):
+        order = {v: i for i, v in enumerate(INITS)}
+        out = out.assign(_o=out.init.map(order)).sort_values(
+            [*ARM, "_o"], kind="stable").drop(columns="_o").reset_index(drop=True)
+    return out
+
+
+def _dead_flags(r: CellResult) -> pd.DataFrame:
+    """network_dead at epoch 0 and at the last recording, per seed."""
+    m = r.metrics
+    seeds = r.outcomes.seed.to_numpy()
+    last = int(m.epoch.max()) if len(m) else 0
+    d0 = _metric(m, "network_dead", 0, 0).reindex(seeds).fillna(0).to_numpy() == 1
+    d1 = _metric(m, "network_dead", 0, last).reindex(seeds).fillna(0).to_numpy() == 1
+    return pd.DataFrame({"seed": seeds, "dead_initial": d0, "dead_final": d1})
+
+
+def _relu_failures(relu: list[CellResult], per_seed: pd.DataFrame, budget: int) -> pd.DataFrame:
+    rows = []
+    for r in relu:
+        a, lr = r.labels["activation"], r.labels["lr"]
+        ps = per_seed[(per_seed.part == "relu") & (per_seed.variant == "sgd")
+                      & (per_seed.activation == a) & (per_seed.lr == lr)]
+        f = _dead_flags(r).merge(ps[["seed", "reached"]], on="seed")
+        cat = split_failures(f.reached, f.dead_initial, f.dead_final)
+        n = len(f)
+        row = {"activation": a, "lr": lr, "n": n, "budget": budget}
+        row |= _prop("converged", int((cat == "converged").sum()), n)
+        row |= _prop("failed", int((cat != "converged").sum()), n)
+        for c in ("born_dead", "died", "alive"):
+            row |= _prop(c, int((cat == c).sum()), n)
+        row |= _prop("dead_initial", int(f.dead_initial.sum()), n)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _revived(relu: list[CellResult], per_seed: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for r in relu:
+        a, lr = r.labels["activation"], r.labels["lr"]
+        m = r.metrics[r.metrics.metric.isin(["grad_norm_W", "grad_norm_b"])]
+        g = m.groupby(["epoch", "seed"]).value.max().unstack("seed").sort_index()
+        seeds = r.outcomes.seed.to_numpy()
+        g = g.reindex(columns=seeds)
+        zero, revived = revived_seeds(g.index.to_numpy(), g.to_numpy())
+        ps = per_seed[(per_seed.part == "relu") & (per_seed.variant == "sgd")
+                      & (per_seed.activation == a) & (per_seed.lr == lr)].set_index("seed")
+        reached = ps.reached.reindex(seeds).to_numpy(dtype=bool)
+        stuck = ps.stuck.reindex(seeds).to_numpy(dtype=bool)
+        first = [int(g.index[1:][np.nan_to_num(g.to_numpy()[1:, j]) > 0][0])
+                 for j in np.flatnonzero(revived)]
+        n = len(seeds)
+        rows.append({"activation": a, "lr": lr, "n": n, "recordings": len(g)}
+                    | _prop("zero_at_init", int(zero.sum()), n)
+                    | _prop("revived", int(revived.sum()), int(zero.sum()))
+                    | _prop("revived_converged", int((revived & reached).sum()),
+                            int(revived.sum()))
+                    | {"zero_at_init_converged_count": int((zero & reached).sum()),
+                       "revived_stuck_at_end_count": int((revived & stuck).sum()),
+                       "first_revival_median": float(np.median(first)) if first else math.nan})
+    return pd.DataFrame(rows)
+
+
+def _printed_arms(per_seed: pd.DataFrame) -> pd.DataFrame:
+    """The programs as written at the budget: the ReLU program and the tail runs."""
+    return per_seed[((per_seed.part == "relu") & (per_seed.variant == "sgd"))
+                    | (per_seed.part == "tail")]
+
+
+def _printed_error(per_seed: pd.DataFrame, data: dict, budget: int) -> pd.DataFrame:
+    rows = []
+    for (a, lr), part in _printed_arms(per_seed).groupby(ARM, sort=False):
+        Y = data[a].Y
+        dead, mean = dead_output_error(Y), mean_target_error(Y)
+        n = len(part)
+        failed = part[~part.reached.astype(bool)]
+        nf = len(failed)
+        rows.append({"activation": a, "lr": lr, "n": n, "budget": budget}
+                    | _prop("reads_zero", int((part.printed == printed(0.0)).sum()), n)
+                    | {"dead_output_error": dead, "mean_target_error": mean, "failed": nf}
+                    | _prop("failed_dead_output", int((failed.printed == printed(dead)).sum()),
+                            nf)
+                    | _prop("failed_mean_target", int((failed.printed == printed(mean)).sum()),
+                            nf))
+    return pd.DataFrame(rows)
+
+
+def _printed_signatures(per_seed: pd.DataFrame, data: dict) -> pd.DataFrame:
+    cols = [*ARM, "printed", "count", "failed", "share_of_failed", "signature"]
+    rows = []
+    for (a, lr), part in _printed_arms(per_seed).groupby(ARM, sort=False):
+        Y = data[a].Y
+        names = {printed(dead_output_error(Y)): "dead output",
+                 printed(mean_target_error(Y)): "mean target"}
+        failed = part[~part.reached.astype(bool)]
+        counts = failed.printed.value_counts()
+        counts = counts[counts >= 2].head(TOP_PRINTED)  # a value several seeds print
+        for text, count in counts.items():
+            rows.append({"activation": a, "lr": lr, "printed": text, "count": int(count),
+                         "failed": len(failed), "share_of_failed": count / len(failed),
+                         "signature": names.get(text, "")})
+    return pd.DataFrame(rows, columns=cols)

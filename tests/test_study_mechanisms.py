@@ -1,0 +1,307 @@
+"""The mechanisms study in the shared quick run, and its helpers against hand-worked values."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from diagnostics.data import question_data
+from diagnostics.presets import PRESETS
+from diagnostics.train import OUTCOMES
+from studies.mechanisms import findings as study_findings
+from studies.mechanisms import grid as study_grid
+from studies.mechanisms import tables as study_tables
+from studies.mechanisms.figures import CAPTIONS
+from studies.run.study import StudyOptions, read_meta, read_table
+from tests.quick import EPOCHS, SEEDS
+
+ARM = ["activation", "lr"]
+TABLES = {
+    "per_seed": ["part", "variant", "activation", "lr", "seed", "outcome", "step_lr",
+                 "threshold", "epochs", "reached", "epochs_to_threshold", "loss_at_budget",
+                 "printed", "stuck", "max_abs_grad"],
+    "asymptote": [*ARM, "variant", "n", "budget", "threshold", "trained_threshold",
+                  "reached_count", "reached_share", "reached_ci_low", "reached_ci_high",
+                  "median", "median_ci_low", "median_ci_high", "q25", "q75", "loss_median",
+                  "paired", "rescued", "killed", "mcnemar_p"],
+    "tail_fit": [*ARM, "budget", "fit_from", "fit_to", "n", "fitted", "k_median", "k_ci_low",
+                 "k_ci_high", "k_q25", "k_q75", "theory_k", "loss_median_from",
+                 "loss_median_to", "median_curve_k"],
+    "tail_per_seed": [*ARM, "seed", "fit_from", "fit_to", "points", "decreasing", "k",
+                      "loss_from", "loss_to"],
+    "tail_loss": [*ARM, "epoch", "q25", "median", "q75", "n"],
+    "momentum": [*ARM, "variant", "step_lr", "momentum", "n", "budget", "threshold",
+                 *[f"{o}_{k}" for o in ("converged", "stuck", "not_converged", "diverged")
+                   for k in ("count", "share", "ci_low", "ci_high")],
+                 "median", "median_ci_low", "median_ci_high", "q25", "q75",
+                 *[f"{w}_{k}" for w in ("stuck", "converged")
+                   for k in ("rescued", "killed", "mcnemar_p")]],
+    "relu_failures": [*ARM, "n", "budget",
+                      *[f"{c}_{k}" for c in ("converged", "failed", "born_dead", "died", "alive",
+                                             "dead_initial")
+                        for k in ("count", "share", "ci_low", "ci_high")]],
+    "printed_signatures": [*ARM, "printed", "count", "failed", "share_of_failed", "signature"],
+}
+FIGURES = ["asymptote.png", "tail.png", "momentum.png", "dead_output.png"]
+
+
+@pytest.fixture(scope="module")
+def run(quick_run):
+    return quick_run / "mechanisms", read_meta(quick_run / "mechanisms")
+
+
+def _ok_ci(low, est, high) -> bool:
+    low, est, high = (np.asarray(x, dtype=float) for x in (low, est, high))
+    return bool(np.all((low <= est + 1e-12) & (est <= high + 1e-12)))
+
+
+def _rates_ok(t, prefix, n) -> None:
+    np.testing.assert_allclose(t[f"{prefix}_share"] * n, t[f"{prefix}_count"])
+    assert _ok_ci(t[f"{prefix}_ci_low"], t[f"{prefix}_share"], t[f"{prefix}_ci_high"]), prefix
+
+
+# ---- files, grid ------------------------------------------------------------------------------
+
+
+def test_files_columns_and_captions(run):
+    d, meta = run
+    for name, columns in TABLES.items():
+        assert list(read_table(d, name).columns) == columns, name
+    for name in ("asymptote_survival", "linear_baseline", "dead_output_init", "revived",
+                 "printed_error"):
+        assert len(read_table(d, name)), name
+    assert sorted(meta["figures"]) == sorted(FIGURES)
+    for name in FIGURES:
+        assert (d / name).stat().st_size > 10_000
+        assert CAPTIONS[name] and "\n" not in CAPTIONS[name]
+
+
+def test_grid_pairs_seeds_and_follows_the_options():
+    opts = StudyOptions(quick=True, seeds=5, epochs=10)
+    cells = study_grid.cells(opts)
+    budget, tail = study_grid.budgets(opts)
+    assert (budget, tail) == (10, 10 * study_grid.TAIL_FACTOR)
+    assert study_grid.budgets(StudyOptions(quick=True)) == (300, study_grid.QUICK_TAIL)
+    assert study_grid.budgets(StudyOptions()) == (5000, 5000 * study_grid.TAIL_FACTOR)
+    by = {(c.label_dict["part"], c.label_dict["variant"], c.label_dict["activation"]): c
+          for c in cells}
+    q = PRESETS["question"]
+    for act in ("tanh", "sigmoid"):
+        written = by[("tail", "as_written", act)].config
+        assert written == q.replace(activation=act, lr=0.1, epochs=tail)
+        halved = by[("asymptote", "halved_targets", act)]
+        assert halved.data == "scaled:0.5:question"
+        assert halved.config.threshold == pytest.approx(q.threshold / 4)  # the user's units
+        lin = by[("asymptote", "linear_output", act)].config
+        assert lin == q.replace(activation=act, lr=0.1, epochs=10, output_activation="identity")
+        assert str(budget) in str(by[("tail", "as_written", act)].loss_every).split(",")
+    sgd = by[("relu", "sgd", "relu")]
+    assert sgd.config == q.replace(epochs=10) and sgd.record
+    matched = by[("relu", "momentum_matched", "relu")].config
+    assert matched.optimizer == "momentum" and matched.lr == pytest.approx(0.01 * 0.1)
+    assert by[("relu", "momentum", "relu")].config.lr == 0.01
+    assert by[("init", "he_normal", "relu")].config.epochs == 1
+    assert by[("init", "normal", "relu")].seeds == (0, 5 * study_grid.INIT_PER_SEED)
+    fixed = by[("linear", "fixed", "identity")].config
+    assert fixed.layers == (2, 1) and fixed.bias_update == "gradient"
+    trained = [c for c in cells if c.label_dict["part"] != "init"]
+    assert all(c.seeds == (0, 5) for c in trained)  # the same seeds: every comparison is paired
+    custom = study_grid.cells(StudyOptions(activations=("tanh",), lrs=(0.05,), layers=(2, 3, 1),
+                                           seeds=4, epochs=7))
+    assert {c.label_dict["part"] for c in custom} == {"tail", "asymptote", "linear"}
+    assert all(c.config.lr == 0.05 for c in custom if c.label_dict["part"] != "linear")
+    assert {c.config.layers for c in custom} == {(2, 3, 1), (2, 1)}
+    assert next(c for c in custom if c.label_dict["part"] == "tail").config.epochs == 28
+
+
+# ---- numbers agree with each other ------------------------------------------------------------
+
+
+def test_per_seed_is_read_at_the_budget(run):
+    d, _ = run
+    ps = read_table(d, "per_seed")
+    assert (ps.groupby(["part", "variant", "activation", "lr"]).seed.nunique() == SEEDS).all()
+    assert set(ps.outcome) <= set(OUTCOMES)
+    reached = ps.reached.astype(bool)
+    e = ps.epochs_to_threshold
+    assert ((e >= 1) & (e <= EPOCHS))[reached].all() and (e[~reached] == -1).all()
+    short = ps[ps.part != "tail"]  # trained for the budget only: the outcome says the same
+    assert ((short.outcome == "converged") == short.reached.astype(bool)).all()
+    assert ((short.outcome == "stuck") == short.stuck.astype(bool)).all()
+    live = ps[ps.outcome != "diverged"]
+    np.testing.assert_allclose(live.printed, live.loss_at_budget.round(6), atol=5e-7)
+
+
+def test_asymptote_paired_counts(run):
+    d, _ = run
+    a = read_table(d, "asymptote")
+    ps = read_table(d, "per_seed")
+    assert (a.n == SEEDS).all() and (a.budget == EPOCHS).all()
+    _rates_ok(a, "reached", a.n)
+    np.testing.assert_allclose(a.threshold, PRESETS["question"].threshold)
+    for r in a[a.variant != "as_written"].itertuples():
+        base = ps[(ps.part == "tail") & (ps.activation == r.activation)].set_index("seed")
+        var = ps[(ps.part == "asymptote") & (ps.variant == r.variant)
+                 & (ps.activation == r.activation)].set_index("seed")
+        b, v = base.reached.astype(bool), var.reached.astype(bool).loc[base.index]
+        assert (r.rescued, r.killed) == (int((~b & v).sum()), int((b & ~v).sum()))
+        # the paired difference in counts is rescued minus killed
+        written = a[(a.activation == r.activation) & (a.variant == "as_written")].iloc[0]
+        assert r.reached_count - written.reached_count == r.rescued - r.killed
+        assert 0 < r.mcnemar_p <= 1
+
+
+def test_tail_fit(run):
+    d, _ = run
+    f = read_table(d, "tail_fit")
+    ps = read_table(d, "tail_per_seed")
+    assert (f.budget == EPOCHS * study_grid.TAIL_FACTOR).all()
+    assert (f.fit_to == f.budget).all() and (f.fit_from == f.budget // 10).all()
+    assert (f.theory_k == -1).all() and (f.n == SEEDS).all()
+    for r in f.itertuples():
+        part = ps[(ps.activation == r.activation) & (ps.lr == r.lr)]
+        assert r.fitted == int(part.decreasing.sum())
+        assert r.k_median == pytest.approx(part.k.dropna().median())
+        assert r.k_ci_low <= r.k_median <= r.k_ci_high
+    dec = ps[ps.decreasing.astype(bool)]
+    assert (dec.loss_to < dec.loss_from).all() and dec.k.notna().all()
+    assert ps[~ps.decreasing.astype(bool)].k.isna().all()
+
+
+def test_linear_baseline(run):
+    d, _ = run
+    t = read_table(d, "linear_baseline")
+    assert set(t.variant) == set(study_grid.LINEAR_VARIANTS)
+    assert set(t.lr) == {study_grid.RELU_LR, study_grid.SMOOTH_LR}
+    assert (t.n == SEEDS).all()
+    for p in ("reached", "stuck", "diverged"):
+        _rates_ok(t, p, t.n)
+    assert (t.stuck_count == 0).all()  # a linear neuron's gradient vanishes only at the optimum
+
+
+def test_momentum_counts(run):
+    d, _ = run
+    m = read_table(d, "momentum")
+    ps = read_table(d, "per_seed")
+    assert list(m.variant) == list(study_grid.MOMENTUM_VARIANTS)
+    outcomes = ("converged", "stuck", "not_converged", "diverged")
+    assert (m[[f"{o}_count" for o in outcomes]].sum(axis=1) == m.n).all()
+    for o in outcomes:
+        _rates_ok(m, o, m.n)
+    base = ps[(ps.part == "relu") & (ps.variant == "sgd")].set_index("seed")
+    sgd = m[m.variant == "sgd"].iloc[0]
+    for r in m[m.variant != "sgd"].itertuples():
+        v = ps[(ps.part == "relu") & (ps.variant == r.variant)].set_index("seed").loc[base.index]
+        bs, vs = base.stuck.astype(bool), v.stuck.astype(bool)
+        assert (r.stuck_rescued, r.stuck_killed) == (int((bs & ~vs).sum()),
+                                                     int((~bs & vs).sum()))
+        assert r.stuck_count - sgd.stuck_count == r.stuck_killed - r.stuck_rescued
+        assert r.converged_count - sgd.converged_count == r.converged_rescued - r.converged_killed
+
+
+def test_dead_output_and_failure_split(run):
+    d, _ = run
+    init = read_table(d, "dead_output_init")
+    assert list(init.init) == list(study_grid.INITS)
+    assert (init.n == SEEDS * study_grid.INIT_PER_SEED).all()
+    for p in ("output_dead", "network_dead", "layer1_unit_dead"):
+        _rates_ok(init, p, init.units if p.startswith("layer1") else init.n)
+    p = init.set_index("init").layer1_unit_theory
+    assert p["normal"] == pytest.approx(0.4063, abs=2e-3) and p[["xavier_normal",
+                                                                   "he_normal"]].isna().all()
+    # zero bias: a ReLU's sign does not depend on the weights' scale, so Xavier and He agree
+    x, h = init.set_index("init").loc[["xavier_normal", "he_normal"]].output_dead_count
+    assert x == h
+    f = read_table(d, "relu_failures").iloc[0]
+    assert f.converged_count + f.born_dead_count + f.died_count + f.alive_count == f.n
+    assert f.failed_count == f.n - f.converged_count
+    assert f.born_dead_count <= f.dead_initial_count
+    m = read_table(d, "momentum")
+    assert f.converged_count == m[m.variant == "sgd"].converged_count.iloc[0]
+
+
+def test_revived_and_printed(run):
+    d, _ = run
+    r = read_table(d, "revived").iloc[0]
+    assert r.revived_count <= r.zero_at_init_count <= r.n
+    assert r.revived_converged_count <= r.revived_count
+    assert r.zero_at_init_converged_count >= r.revived_converged_count  # stays zero: no learning
+    pe = read_table(d, "printed_error")
+    assert set(pe.activation) == {"relu", "tanh", "sigmoid"}
+    assert pe.dead_output_error.iloc[0] == pytest.approx(3.58 / 6)
+    assert pe.mean_target_error.iloc[0] == pytest.approx(3.58 / 6 - (4.4 / 6) ** 2)
+    _rates_ok(pe, "reads_zero", pe.n)
+    assert (pe.failed_dead_output_count + pe.failed_mean_target_count <= pe.failed).all()
+    ps = read_table(d, "per_seed")
+    relu = ps[(ps.part == "relu") & (ps.variant == "sgd")]
+    row = pe[pe.activation == "relu"].iloc[0]
+    assert row.failed == int((~relu.reached.astype(bool)).sum())
+
+
+def test_findings(run):
+    d, _ = run
+    f = study_findings.findings(d)
+    assert isinstance(f, study_findings.MechanismsFindings)
+    assert f.budget == EPOCHS and f.layers == (2, 4, 4, 1) and f.threshold == pytest.approx(1e-3)
+    assert f.linear_layers == (2, 1) and f.n_samples == 6
+    a = read_table(d, "asymptote")
+    assert len(f.asymptote_reached) == len(a)
+    for key, rate in f.asymptote_reached.items():
+        assert rate.n == SEEDS and rate.lo <= rate.share <= rate.hi
+        assert f.asymptote_epochs[key].reached == rate.count
+    assert math.isnan(f.asymptote_p[("tanh", 0.1, "as_written")])
+    assert set(f.tail_k) == {("tanh", 0.1), ("sigmoid", 0.1)} and f.tail_theory_k == -1
+    assert f.tail_fit_to == f.tail_budget == EPOCHS * study_grid.TAIL_FACTOR
+    arm = ("relu", 0.01)
+    parts = (f.relu_born_dead[arm].count + f.relu_died[arm].count
+             + f.relu_failed_alive[arm].count)
+    assert parts == f.relu_failed[arm].count
+    assert f.revived[arm].n == f.zero_gradient_init[arm].count
+    assert f.momentum_step_lr[("relu", 0.01, "momentum_matched")] == pytest.approx(0.001)
+    assert f.momentum == 0.9 and f.init_seeds == SEEDS * study_grid.INIT_PER_SEED
+    assert f.dead_output_error == pytest.approx(3.58 / 6)
+
+
+# ---- helpers against hand-worked values -------------------------------------------------------
+
+
+def test_printed_and_signatures():
+    assert study_tables.printed(4.9e-7) == "0.000000"
+    assert study_tables.printed(5.1e-7) == "0.000001"
+    Y = question_data().Y  # 0.3 0.8 0.6 1.0 1.0 0.7: sum of squares 3.58, mean 4.4/6
+    assert study_tables.printed(study_tables.dead_output_error(Y)) == "0.596667"
+    assert study_tables.printed(study_tables.mean_target_error(Y)) == "0.058889"
+    two = np.array([[1.0, 2.0], [3.0, 0.0]])  # sum over outputs, mean over samples
+    assert study_tables.dead_output_error(two) == pytest.approx((5 + 9) / 2)
+    assert study_tables.mean_target_error(two) == pytest.approx(1.0 + 1.0)
+
+
+def test_paired_counts_and_split():
+    before = [True, True, False, False, False]
+    after = [True, False, True, True, False]
+    assert study_tables.paired_counts(before, after) == (2, 1)
+    split = study_tables.split_failures([1, 0, 0, 0], [1, 1, 0, 0], [0, 1, 1, 0])
+    assert list(split) == ["converged", "born_dead", "died", "alive"]
+
+
+def test_loss_exponent_and_window():
+    t = np.array([100.0, 200.0, 400.0, 1000.0])
+    assert study_tables.loss_exponent(t, 3.0 / t) == pytest.approx(-1.0)
+    assert study_tables.loss_exponent(t, 0.5 * t**-2.5) == pytest.approx(-2.5)
+    assert study_tables.tail_window(20_000) == (2000, 20_000)
+    assert study_tables.still_decreasing([1.0, 0.5, 0.2])
+    assert not study_tables.still_decreasing([1.0, 0.5, 1.0])
+    assert not study_tables.still_decreasing([1.0, 0.0, 0.0])  # exactly zero: no log
+    assert not study_tables.still_decreasing([1.0, np.nan, 0.1])
+
+
+def test_revived_seeds():
+    epochs = np.array([0, 10, 100])
+    gmax = np.array([[0.0, 0.0, 0.3, 0.0],
+                     [0.0, 0.2, 0.1, np.nan],  # nan: the seed had diverged
+                     [0.0, 0.0, 0.0, 0.0]])
+    zero, revived = study_tables.revived_seeds(epochs, gmax)
+    assert list(zero) == [True, True, False, True]
+    assert list(revived) == [False, True, False, False]
