@@ -17,8 +17,8 @@ LR = {"relu": 0.01, "tanh": 0.1, "sigmoid": 0.1}  # the question's relu lr; tanh
 RECTIFIER_LR = 0.01  # for other activations chosen with --activations
 SMOOTH_LR = 0.1
 SEEDS = {"rectifier": (1000, 100), "smooth": (200, 20)}  # (default, quick) seeds per cell
-EPOCHS = {"relu": (2000, 120), "tanh": (5000, 100), "sigmoid": (3500, 100)}  # (default, quick)
-OTHER_EPOCHS = {"rectifier": (2000, 120), "smooth": (4000, 100)}
+# one budget for every arm: the program's own (headline numbers share it); quick: a smoke test
+EPOCHS = {kind: (PRESETS["question"].epochs, 120) for kind in ("rectifier", "smooth")}
 _ALL_FIXED: dict = {k: v for fix in QUIRK_FIXES.values() for k, v in fix.items()}
 # variant -> (config changes on top of the faithful program, which arms it applies to)
 VARIANTS: dict[str, tuple[dict, str]] = {
@@ -59,7 +59,7 @@ def record_epochs(epochs: int) -> list[int]:
 
 def _arm_plan(act: str, opts: StudyOptions) -> tuple[int, int]:
     kind = arm_kind(act)
-    default = EPOCHS.get(act, OTHER_EPOCHS[kind])
+    default = EPOCHS[kind]
     seeds = opts.pick("seeds", *SEEDS[kind])
     epochs = opts.pick("epochs", *default)
     return seeds, epochs

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from studies.run.files import write_text
 
-from .render import Findings, render
+from .bundle import Findings
+from .render import render
 
 __all__ = ["Findings", "render", "write_report"]
 

@@ -19,6 +19,34 @@ class Line:
     variant: str | None  # the causes variant that changes this line alone (None: not measured)
 
 
+@dataclass(frozen=True)
+class Change:
+    """One change the corrected program makes, in both languages."""
+
+    before: str
+    after: str
+    en: str
+    zh: str
+
+
+CHANGES = (  # the corrected program's changes (studies/report/corrected_program.py, CHANGED:)
+    Change("self.biases -= lr * self.biases", "self.biases -= lr * error_gradient",
+           "the bias follows its gradient instead of shrinking towards zero",
+           "偏置沿梯度更新，而不是不断缩小到零"),
+    Change("Dense(4, 1), ReLU()", "Dense(4, 1)",
+           "a linear output unit: the targets are sums, not values to squeeze into a sigmoid's "
+           "or tanh's range, and a linear output can never be switched off",
+           "线性输出单元：目标值是两数之和，不必挤进 Sigmoid 或 Tanh 的取值范围，"
+           "而且线性输出永远不会被关闭"),
+    Change("self.weights -= ...; return np.dot(self.weights.T, error_gradient)",
+           "input_gradient = np.dot(self.weights.T, error_gradient); self.weights -= ...",
+           "pass the error back through the weights that produced the output, then update them",
+           "先用产生输出的权重把误差传回去，再更新权重"),
+    Change('print("... error = %f")', 'print("... error = %.3e")',
+           "print in scientific notation, so that a small error is not shown as 0.000000",
+           "用科学计数法打印，小误差就不会显示成 0.000000"),
+)
+
 LINES = (
     Line("self.biases -= lr * self.biases",
          "shrinks every bias by the factor (1 − lr) at every update instead of following its "

@@ -1,9 +1,11 @@
 """Verdicts on the answer the user was given: pure functions of findings, criteria in one place.
 
-Each verdict is one of ``holds``, ``partly holds``, ``does not hold`` or ``not decided by this
-run`` (the run's intervals are too wide to tell), with the numbers behind it. Intervals decide, not
-point estimates, so a quick run with few seeds says "not decided" where a full run decides; the
-two never give opposite verdicts. ``CRITERIA`` states the rules; the report prints them in Method.
+A verdict is ``holds``, ``partly holds``, ``does not hold``, ``misattributed`` (the effect is
+real, the cause named is not), ``misdiagnosed`` (the failure is real, it is not what was named),
+or ``not decided by this run`` (the intervals are too wide to tell), with the reason. Intervals
+and exact tests decide, not point estimates, so a quick run with few seeds says "not decided"
+where a full run decides; the two never give opposite verdicts. ``CRITERIA`` states the rules;
+the report prints them in Method.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import math
 from dataclasses import dataclass
 
 from studies.causes.findings import Arm, Failures, Ranked
+from studies.mechanisms.findings import MechanismsFindings
 from studies.stats.values import Epochs, Rate
 from studies.vanishing.findings import VanishingFindings
 
@@ -19,27 +22,33 @@ VANISHING_RATIO = 0.1  # a first/last error ratio below this is a vanishing grad
 FIX_SPEEDUP = 3.0  # the program's quirks explain the slowness if fixing them is this much faster
 DEAD_SHARE_REJECTS = 0.8  # failed seeds that are dead networks: above this, "not local minima"
 DEAD_SHARE_PARTLY = 0.5  # ... above this, "partly"
-MEANINGFUL_REDUCTION = 0.05  # momentum must cut the failure share by at least this much to help
+MEANINGFUL_REDUCTION = 0.05  # momentum must cut the stuck share by at least this much to help
+SIGNIFICANCE = 0.05  # exact McNemar tests on paired seeds
 UNDECIDED = "not decided by this run"
+WORDS = ("holds", "partly holds", "does not hold", "misattributed", "misdiagnosed", UNDECIDED,
+         "not measured")
 
 CRITERIA = (
-    f"**Vanishing gradient** holds when, in the question's network at initialisation, the "
-    f"back-propagated error at the first hidden layer is below {VANISHING_RATIO:g} times the one "
-    f"at the last hidden layer (median over seeds) for sigmoid or tanh and switching the "
-    f"program's quirks off does not speed training up {FIX_SPEEDUP:g}-fold; it does not hold "
-    f"when the ratio is above {VANISHING_RATIO:g} and the speed-up's 95% interval lies above "
-    f"{FIX_SPEEDUP:g}; otherwise it partly holds, or is not decided when the speed-up's interval "
-    f"straddles {FIX_SPEEDUP:g}.",
-    f"**Local minima** does not hold when the 95% interval of the share of failed ReLU seeds "
-    f"that are dead networks (constant output) lies above {DEAD_SHARE_REJECTS:.0%}; it partly "
-    f"holds when that interval lies between {DEAD_SHARE_PARTLY:.0%} and {DEAD_SHARE_REJECTS:.0%}; "
-    f"it holds when it lies below {DEAD_SHARE_PARTLY:.0%}; otherwise it is not decided.",
+    f"**Vanishing gradient** is *misattributed* when the back-propagated error at the first "
+    f"hidden layer of the question's network is at least {VANISHING_RATIO:g} times the one at "
+    f"the last hidden layer at initialisation (median over seeds) for sigmoid and tanh, while "
+    f"an experiment that changes only the output unit or its targets rescues significantly more "
+    f"seeds than it loses (exact McNemar test, p < {SIGNIFICANCE:g}) or switching the program's "
+    f"quirks off speeds training up at least {FIX_SPEEDUP:g}-fold (lower end of the interval): "
+    f"the slowness is real, its cause is another. It holds when the ratio is below "
+    f"{VANISHING_RATIO:g} and neither experiment helps; it partly holds when the ratio is below "
+    f"{VANISHING_RATIO:g} and an experiment helps; otherwise it is not decided.",
+    f"**Local minima** is *misdiagnosed* when the 95% interval of the share of failed ReLU seeds "
+    f"that are dead networks (constant output) lies above {DEAD_SHARE_REJECTS:.0%}: the seeds "
+    f"really never learn, but on a flat plateau, not in a minimum. It partly holds when that "
+    f"interval lies between {DEAD_SHARE_PARTLY:.0%} and {DEAD_SHARE_REJECTS:.0%}; it holds when "
+    f"it lies below {DEAD_SHARE_PARTLY:.0%}; otherwise it is not decided.",
     f"**Momentum** holds when, on the same seeds, momentum lowers the share of ReLU seeds stuck "
-    f"with an exactly zero gradient at the end (exact McNemar test on freed vs newly stuck seeds, "
-    f"p < 0.05) by at least half; partly holds when it "
-    f"lowers it by less; does not hold when it raises it (p < 0.05) or when the 95% interval of "
-    f"the change rules out a reduction of {MEANINGFUL_REDUCTION:.0%} points; otherwise it is "
-    f"not decided.",
+    f"with an exactly zero gradient at the end (exact McNemar test on freed vs newly stuck "
+    f"seeds, p < {SIGNIFICANCE:g}) by at least half; partly holds when it lowers it by less; "
+    f"does not hold when it raises it (p < {SIGNIFICANCE:g}) or when the 95% interval of the "
+    f"change rules out a reduction of {MEANINGFUL_REDUCTION:.0%} points; otherwise it is not "
+    f"decided.",
 )
 
 
@@ -73,30 +82,46 @@ def speedup(faithful: Arm | None, fixed: Arm | None) -> Speedup | None:
     return Speedup(faithful.activation, a, b, top / b.median, low_top / b.hi, not a.measured)
 
 
-def vanishing(v: VanishingFindings | None, speedups: list[Speedup]) -> Verdict:
+def asymptote_isolated(m: MechanismsFindings | None) -> list[str]:
+    """Smooth activations where changing only the output unit or its targets rescues seeds."""
+    if m is None:
+        return []
+    out = []
+    for (act, _, variant), p in m.asymptote_p.items():
+        if variant == "as_written" or math.isnan(p):
+            continue
+        key = (act, _, variant)
+        if p < SIGNIFICANCE and m.asymptote_rescued[key] > m.asymptote_killed[key]:
+            out.append(act)
+    return list(dict.fromkeys(out))
+
+
+def vanishing(v: VanishingFindings | None, speedups: list[Speedup],
+              m: MechanismsFindings | None = None) -> Verdict:
     """Does a vanishing gradient explain the slow sigmoid/tanh training of the question's net?"""
     ratios = {a: r for a, r in (v.question_z if v else {}).items() if a in ("tanh", "sigmoid")}
     if not ratios:
         return Verdict("not measured", "the question's network was not measured for sigmoid or "
                        "tanh")
     vanishes = [a for a, r in ratios.items() if r.median < VANISHING_RATIO]
-    if not speedups:
-        return Verdict(UNDECIDED, "the speed-up from switching the quirks off was not measured")
-    explained = [s for s in speedups if s.low >= FIX_SPEEDUP]
-    unexplained = [s for s in speedups if s.factor < FIX_SPEEDUP and not s.bound]
-    if vanishes and unexplained and not explained:
-        return Verdict("holds", "the error vanishes and fixing the program does not help")
-    if vanishes:
-        return Verdict("partly holds", "the error shrinks through the layers, but the program's "
-                       "quirks explain more of the slowness")
-    if explained:
-        return Verdict("does not hold", "the error does not vanish, and switching the program's "
-                       "quirks off makes training many times faster")
-    if unexplained:
-        return Verdict("partly holds", "the error does not vanish, but fixing the program's "
-                       "quirks does not speed training up much either")
-    return Verdict(UNDECIDED, "the error does not vanish, but the speed-up's interval is too wide "
-                   f"to say whether it reaches {FIX_SPEEDUP:g}x")
+    output = asymptote_isolated(m)
+    quirks = [s for s in speedups if s.low >= FIX_SPEEDUP]
+    helped = bool(output or quirks)
+    if not vanishes and helped:
+        cause = ("a bounded output unit chasing targets at the edge of its range"
+                 if output else "the program's quirks")
+        return Verdict("misattributed", f"the slowness is real, but the gradient does not vanish "
+                       f"through the layers; {cause} explains it")
+    if vanishes and helped:
+        return Verdict("partly holds", "the error shrinks through the layers, but changing the "
+                       "output or the program's quirks explains more of the slowness")
+    no_help = (m is not None and not output and any(
+        variant != "as_written" for _, _, variant in m.asymptote_p)) or any(
+        s.factor < FIX_SPEEDUP and not s.bound for s in speedups)
+    if vanishes and no_help:
+        return Verdict("holds", "the error vanishes through the layers, and changing the output "
+                       "or the program does not help")
+    return Verdict(UNDECIDED, "too few seeds or epochs to tell what causes the slowness")
 
 
 def local_minima(f: Failures | None) -> Verdict:
@@ -105,8 +130,8 @@ def local_minima(f: Failures | None) -> Verdict:
         return Verdict("not measured", "no ReLU seed failed in this run")
     share = f.dead_share
     if share.lo >= DEAD_SHARE_REJECTS:
-        return Verdict("does not hold", "nearly every failed seed is a dead network on a flat "
-                       "plateau, not in a minimum")
+        return Verdict("misdiagnosed", "the seeds really never learn, but nearly every one is a "
+                       "dead network on a flat plateau, not in a minimum")
     if share.hi < DEAD_SHARE_PARTLY:
         return Verdict("holds", "most failed seeds keep a varying output and a gradient")
     if share.lo >= DEAD_SHARE_PARTLY and share.hi < DEAD_SHARE_REJECTS:

@@ -1,0 +1,257 @@
+"""The short answers, in English and in Simplified Chinese: two templates over the same facts.
+
+Every number comes from ``facts.Facts`` and is printed with ``facts.pc``, ``facts.ep`` or
+``facts.num``; a paragraph or clause whose numbers are missing is left out, in both languages.
+"""
+
+from __future__ import annotations
+
+from .facts import Facts, ep, num, pc
+from .program import Change
+from .verdicts import Verdict
+
+VERDICT_ZH = {
+    "holds": "成立",
+    "partly holds": "部分成立",
+    "does not hold": "不成立",
+    "misattributed": "归因错误",
+    "misdiagnosed": "诊断错误",
+    "not decided by this run": "本次运行无法判定",
+    "not measured": "未测量",
+}
+
+
+def _overlap(a, b) -> bool:
+    return not (a.hi < b.lo or b.hi < a.lo)
+
+
+# ---- English ----------------------------------------------------------------------------------
+
+
+def _slow_en(x: Facts) -> list[str]:
+    out = []
+    ratios = [s for s in x.smooth if s.ratio_z is not None]
+    if ratios:
+        out.append(
+            f"**Why sigmoid and tanh need so many epochs.** Not because of vanishing gradients: "
+            f"in your {x.shape} network, the error reaching the first hidden layer at "
+            "initialisation is " + " and ".join(f"{num(s.ratio_z)} ({s.activation})"
+                                                for s in ratios)
+            + " times the one at the last hidden layer; nothing vanishes over two layers.")
+    for s in x.smooth:
+        if s.as_written is None:
+            continue
+        parts = [f"With {s.activation} at lr {s.lr:g}, your program needs a median of "
+                 f"{ep(s.as_written)} epochs to reach an error of {x.threshold:g}"]
+        if s.halved is not None:
+            parts.append(f"with the targets halved, so that they lie inside the output's range, "
+                         f"{ep(s.halved)}")
+        if s.linear is not None:
+            parts.append(f"with a linear output unit, {ep(s.linear)}")
+        out.append("; ".join(parts) + f" (same seeds, {x.budget:,}-epoch budget).")
+    if any(s.halved is not None or s.linear is not None for s in x.smooth):
+        out.append("The slowness is the output unit: a sigmoid or tanh output only approaches "
+                   "the top of its range, and its slope shrinks exactly where your largest "
+                   "targets are.")
+    return out
+
+
+def _zero_en(x: Facts) -> list[str]:
+    fits = [s for s in x.smooth if s.tail_k is not None]
+    if not fits:
+        return []
+    text = ("**Why the error never reaches zero.** Near the targets the loss falls as a power "
+            "of the epoch, loss ∝ t^k, with k = "
+            + ", ".join(f"{num(s.tail_k)} ({s.activation}, 95% CI {num(s.tail_lo)} to "
+                        f"{num(s.tail_hi)})" for s in fits))
+    if x.theory_k is not None:
+        text += f"; an output chasing its asymptote gives k = {num(x.theory_k)}"
+    text += ". The error keeps shrinking, ever more slowly, and never becomes exactly zero."
+    zeros = [s for s in fits if s.reads_zero is not None]
+    if zeros:
+        text += (f" Printed with `%f` after {x.budget:,} epochs it reads `0.000000` for "
+                 + ", ".join(f"{pc(s.reads_zero.share)} of {s.activation} seeds" for s in zeros)
+                 + ".")
+    return [text]
+
+
+def _relu_en(x: Facts) -> list[str]:
+    r = x.relu
+    if r is None:
+        return []
+    out = []
+    if r.stuck is not None:
+        out.append(
+            f"**Why ReLU sometimes never learns.** In {pc(r.stuck.share)} of the seeds (lr "
+            f"{r.lr:g}) the gradient is exactly zero at the end: the ReLUs on the way to the "
+            f"output are off for all {x.n_samples} inputs, the output is the same for every "
+            "input, and no update can change it.")
+    if r.dead_at_init is not None and r.born_dead is not None:
+        text = (f"Your guess is right: mostly it is the initialisation. Before the first update "
+                f"the output is already off on every input in {pc(r.dead_at_init.share)} of "
+                f"{r.init_seeds:,} seeds; {pc(r.born_dead.share)} of all seeds fail that way")
+        if r.died is not None and r.alive is not None:
+            text += (f", {pc(r.died.share)} die during training and {pc(r.alive.share)} fail "
+                     "while still alive")
+        text += "."
+        if r.dead_at_init_zero_bias is not None:
+            text += (f" Xavier or He weights with zero biases do not help: "
+                     f"{pc(r.dead_at_init_zero_bias.share)} are dead at the start.")
+        out.append(text)
+    if r.dead_print is not None and r.failed_print_dead is not None:
+        out.append(f"A seed that fails this way prints `error = {r.dead_print:.6f}` for ever "
+                   f"({pc(r.failed_print_dead.share)} of the failed seeds): the error of an "
+                   "output stuck at zero.")
+    return out
+
+
+def _fast_en(x: Facts) -> list[str]:
+    r = x.relu
+    if r is None or r.converged_median is None or not r.converged_median.reached:
+        return []
+    text = (f"**Why ReLU is fast when it works.** The seeds that converge need a median of "
+            f"{ep(r.converged_median)} epochs: a ReLU output is unbounded, so nothing slows it "
+            "near the targets.")
+    if x.fixed_relu is not None and x.fixed_tanh is not None:
+        same = _overlap(x.fixed_relu, x.fixed_tanh)
+        text += (f" Give tanh a linear output and fix the biases, and it needs "
+                 f"{ep(x.fixed_tanh)} epochs against ReLU's {ep(x.fixed_relu)} (lr "
+                 f"{x.fixed_lr:g}): "
+                 + ("as fast — ReLU's speed in your program is its output unit, not ReLU itself."
+                    if same else "the remaining difference is the activation itself."))
+    return [text]
+
+
+def _verdicts_en(x: Facts, v: dict[str, Verdict]) -> list[str]:
+    text = (f"**The answer you were given.** \"Vanishing gradients\": *{v['vanishing'].word}*. "
+            f"\"Local minima\": *{v['local_minima'].word}*. \"Use momentum\": "
+            f"*{v['momentum'].word}*.")
+    r = x.relu
+    if r is not None and r.stuck is not None and r.momentum_stuck is not None:
+        text += (f" With momentum {num(r.momentum)}, {pc(r.momentum_stuck.share)} of the same "
+                 f"seeds end stuck instead of {pc(r.stuck.share)}")
+        if r.momentum_matched_stuck is not None:
+            text += (f"; even at a matched step (lr × {num(1 - r.momentum)}), "
+                     f"{pc(r.momentum_matched_stuck.share)}")
+        text += ". A dead network has no gradient for momentum to accumulate."
+    return [text]
+
+
+def short_answer_en(x: Facts, v: dict[str, Verdict], changes: tuple[Change, ...]) -> str:
+    paras = [*_slow_en(x), *_zero_en(x), *_relu_en(x), *_fast_en(x), *_verdicts_en(x, v)]
+    if changes:
+        paras.append("**Change these lines** (the corrected program below makes exactly these "
+                      "changes):\n\n" + "\n".join(f"- `{c.before}` → `{c.after}`: {c.en}"
+                                                     for c in changes))
+    return "\n\n".join(paras)
+
+
+# ---- 中文 (Simplified Chinese) -------------------------------------------------------------
+
+
+def _slow_zh(x: Facts) -> list[str]:
+    out = []
+    ratios = [s for s in x.smooth if s.ratio_z is not None]
+    if ratios:
+        out.append(
+            "**为什么 Sigmoid 和 Tanh 需要这么多个周期。** 原因不是梯度消失：在你的 "
+            f"{x.shape} 网络中，初始化时传到第一个隐藏层的误差是最后一个隐藏层的 "
+            + "、".join(f"{num(s.ratio_z)} 倍（{s.activation}）" for s in ratios)
+            + "。只有两个隐藏层，梯度根本来不及消失。")
+    for s in x.smooth:
+        if s.as_written is None:
+            continue
+        parts = [f"使用 {s.activation}、学习率 {s.lr:g} 时，你的程序把误差降到 "
+                 f"{x.threshold:g} 所需周期数的中位数是 {ep(s.as_written)}"]
+        if s.halved is not None:
+            parts.append(f"把目标值减半、使其落在输出的取值范围之内，只需 {ep(s.halved)}")
+        if s.linear is not None:
+            parts.append(f"把输出单元改为线性，只需 {ep(s.linear)}")
+        out.append("；".join(parts) + f"（相同的随机种子，预算 {x.budget:,} 个周期）。")
+    if any(s.halved is not None or s.linear is not None for s in x.smooth):
+        out.append("慢的根源在输出单元：Sigmoid 或 Tanh 输出只能无限逼近其取值范围的上限，"
+                   "而恰恰在你最大的目标值附近，它的斜率越来越小。")
+    return out
+
+
+def _zero_zh(x: Facts) -> list[str]:
+    fits = [s for s in x.smooth if s.tail_k is not None]
+    if not fits:
+        return []
+    text = ("**为什么误差永远到不了零。** 接近目标时，损失按周期数的幂次下降，即 loss ∝ t^k，"
+            "测得 k = " + "，".join(f"{num(s.tail_k)}（{s.activation}，95% 置信区间 "
+                                    f"{num(s.tail_lo)} 至 {num(s.tail_hi)}）" for s in fits))
+    if x.theory_k is not None:
+        text += f"；输出逼近其渐近线时，理论值为 k = {num(x.theory_k)}"
+    text += "。误差会一直变小，而且越来越慢，但永远不会恰好等于零。"
+    zeros = [s for s in fits if s.reads_zero is not None]
+    if zeros:
+        text += (f"训练 {x.budget:,} 个周期后，用 `%f` 打印时显示为 `0.000000` 的比例为："
+                 + "，".join(f"{s.activation} {pc(s.reads_zero.share)}" for s in zeros) + "。")
+    return [text]
+
+
+def _relu_zh(x: Facts) -> list[str]:
+    r = x.relu
+    if r is None:
+        return []
+    out = []
+    if r.stuck is not None:
+        out.append(
+            f"**为什么 ReLU 有时完全学不动。** 在学习率 {r.lr:g} 下，{pc(r.stuck.share)} 的随机种子"
+            f"在训练结束时梯度恰好为零：通往输出的 ReLU 对全部 {x.n_samples} 个输入都处于关闭状态，"
+            "网络对任何输入都给出同一个输出，任何更新都无法改变它。")
+    if r.dead_at_init is not None and r.born_dead is not None:
+        text = (f"你的猜测是对的：主要原因就是权重初始化。在第一次更新之前，{r.init_seeds:,} 个"
+                f"种子中已有 {pc(r.dead_at_init.share)} 的输出对所有输入都是关闭的；"
+                f"{pc(r.born_dead.share)} 的种子就这样失败（生来即死）")
+        if r.died is not None and r.alive is not None:
+            text += f"，{pc(r.died.share)} 在训练中死亡，{pc(r.alive.share)} 在仍然存活时失败"
+        text += "。"
+        if r.dead_at_init_zero_bias is not None:
+            text += (f"改用 Xavier 或 He 权重并把偏置设为零也没有用：仍有 "
+                     f"{pc(r.dead_at_init_zero_bias.share)} 一开始就是死的。")
+        out.append(text)
+    if r.dead_print is not None and r.failed_print_dead is not None:
+        out.append(f"以这种方式失败的种子会一直打印 `error = {r.dead_print:.6f}`（占失败种子的 "
+                   f"{pc(r.failed_print_dead.share)}）：这正是输出恒为零时的误差。")
+    return out
+
+
+def _fast_zh(x: Facts) -> list[str]:
+    r = x.relu
+    if r is None or r.converged_median is None or not r.converged_median.reached:
+        return []
+    text = (f"**为什么 ReLU 一旦奏效就更快。** 收敛的种子所需周期数的中位数是 "
+            f"{ep(r.converged_median)}：ReLU 输出没有上界，接近目标值时不会被减速。")
+    if x.fixed_relu is not None and x.fixed_tanh is not None:
+        same = _overlap(x.fixed_relu, x.fixed_tanh)
+        text += (f"给 Tanh 一个线性输出并修正偏置后，它只需 {ep(x.fixed_tanh)} 个周期，ReLU 需 "
+                 f"{ep(x.fixed_relu)} 个（学习率 {x.fixed_lr:g}）："
+                 + ("两者一样快——在你的程序里，ReLU 的速度来自它的输出单元，而不是 ReLU 本身。"
+                    if same else "剩下的差别才是激活函数本身造成的。"))
+    return [text]
+
+
+def _verdicts_zh(x: Facts, v: dict[str, Verdict]) -> list[str]:
+    text = (f"**你得到的回答。** “梯度消失”：*{VERDICT_ZH[v['vanishing'].word]}*。"
+            f"“局部最小值”：*{VERDICT_ZH[v['local_minima'].word]}*。"
+            f"“使用动量”：*{VERDICT_ZH[v['momentum'].word]}*。")
+    r = x.relu
+    if r is not None and r.stuck is not None and r.momentum_stuck is not None:
+        text += (f"使用动量 {num(r.momentum)} 时，同一批种子中有 {pc(r.momentum_stuck.share)} "
+                 f"最终卡住，而普通 SGD 是 {pc(r.stuck.share)}")
+        if r.momentum_matched_stuck is not None:
+            text += (f"；即使把步长调到相当（学习率 × {num(1 - r.momentum)}），"
+                     f"仍有 {pc(r.momentum_matched_stuck.share)}")
+        text += "。一个死掉的网络没有梯度，动量也就无从累积。"
+    return [text]
+
+
+def short_answer_zh(x: Facts, v: dict[str, Verdict], changes: tuple[Change, ...]) -> str:
+    paras = [*_slow_zh(x), *_zero_zh(x), *_relu_zh(x), *_fast_zh(x), *_verdicts_zh(x, v)]
+    if changes:
+        paras.append("**需要修改的代码行**（下文的修正程序恰好做了这些修改）：\n\n"
+                     + "\n".join(f"- `{c.before}` → `{c.after}`：{c.zh}" for c in changes))
+    return "\n\n".join(paras)
+

@@ -1,0 +1,186 @@
+"""The numbers the short answers quote, gathered once from the findings for both languages.
+
+Each field is None where the study behind it did not run, and a sentence that needs it is left
+out. ``numbers`` lists every way a fact is printed, so a test can check that the short answers
+quote nothing else.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields, is_dataclass
+
+from studies.stats.values import Epochs, Rate
+
+from .bundle import Findings
+
+
+@dataclass(frozen=True)
+class Smooth:
+    """One smooth activation (tanh, sigmoid) of the program at the asker's learning rate."""
+
+    activation: str
+    lr: float
+    as_written: Epochs | None  # epochs to the threshold, the program as written
+    halved: Epochs | None  # targets inside the output's range (halved)
+    linear: Epochs | None  # a linear output unit, every other quirk kept
+    halved_rescued: int | None
+    linear_rescued: int | None
+    tail_k: float | None  # loss ∝ t^k over the long run's last decade
+    tail_lo: float | None
+    tail_hi: float | None
+    reads_zero: Rate | None  # printed error reads 0.000000 at the budget
+    ratio_z: float | None  # first / last hidden error at initialisation (vanishing study)
+    ratio_w: float | None  # first / last weight gradient at initialisation
+
+
+@dataclass(frozen=True)
+class Relu:
+    """The ReLU program at the asker's learning rate."""
+
+    lr: float
+    stuck: Rate | None  # exactly zero gradient at the end (question study)
+    failed: Rate | None  # never reached the threshold (mechanisms study)
+    born_dead: Rate | None  # failed, output constant before the first update
+    died: Rate | None
+    alive: Rate | None
+    dead_at_init: Rate | None  # output off on every sample before the first update
+    dead_at_init_zero_bias: Rate | None  # the same with Xavier or He weights and zero biases
+    init_seeds: int | None
+    unit_dead_theory: float | None  # one first-layer unit, closed form
+    dead_print: float | None  # what a dead output prints
+    failed_print_dead: Rate | None  # failed seeds that print exactly that
+    reads_zero: Rate | None
+    revived: Rate | None  # zero gradient at init, revived by the bias decay
+    converged_median: Epochs | None  # epochs among the seeds that converged
+    momentum_stuck: Rate | None  # heavy ball, same lr
+    momentum_matched_stuck: Rate | None  # heavy ball at lr (1 - beta)
+    momentum: float | None
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Everything the short answers need."""
+
+    shape: str | None
+    n_samples: int | None
+    budget: int | None
+    threshold: float | None
+    smooth: tuple[Smooth, ...]
+    relu: Relu | None
+    theory_k: float | None
+    fixed_relu: Epochs | None  # the corrected network (convergence study), relu
+    fixed_tanh: Epochs | None
+    fixed_lr: float | None
+    linear_neuron: Epochs | None  # a single linear neuron trained like the program
+
+
+def _get(d: dict | None, key):
+    return None if d is None else d.get(key)
+
+
+def gather(f: Findings) -> Facts:
+    """The facts from whatever studies ran."""
+    q, m, v, conv, rf = f.question, f.mechanisms, f.vanishing, f.convergence, f.relu_failure
+    budget = m.budget if m else (q.budget if q else None)
+    smooth = []
+    for act in ("tanh", "sigmoid"):
+        lrs = sorted({lr for a, lr, _ in (m.asymptote_epochs if m else {}) if a == act})
+        if not lrs:
+            continue
+        lr = lrs[0]
+        key = (act, lr)
+        smooth.append(Smooth(
+            act, lr,
+            _get(m.asymptote_epochs, (act, lr, "as_written")),
+            _get(m.asymptote_epochs, (act, lr, "halved_targets")),
+            _get(m.asymptote_epochs, (act, lr, "linear_output")),
+            _get(m.asymptote_rescued, (act, lr, "halved_targets")),
+            _get(m.asymptote_rescued, (act, lr, "linear_output")),
+            _get(m.tail_k, key), _get(m.tail_k_lo, key), _get(m.tail_k_hi, key),
+            _get(m.reads_zero, key),
+            v.question_z[act].median if v and act in v.question_z else None,
+            v.question_w[act].median if v and act in v.question_w else None,
+        ))
+    relu = None
+    if m is not None and m.relu_failed:
+        (act, lr), failed = next(iter(m.relu_failed.items()))
+        key = (act, lr)
+        stuck = None
+        if q is not None and key in q.outcomes:
+            stuck = q.outcomes[key].get("stuck")
+        zero_bias = [r for (a, _, init), r in m.output_dead_init.items()
+                     if a == act and init != "normal"]
+        mom = [(variant, r) for (a, _, variant), r in m.momentum_stuck.items() if a == act]
+        relu = Relu(
+            lr, stuck, failed, _get(m.relu_born_dead, key), _get(m.relu_died, key),
+            _get(m.relu_failed_alive, key), _get(m.output_dead_init, (act, lr, "normal")),
+            zero_bias[0] if zero_bias else None, m.init_seeds or None,
+            m.layer1_unit_dead_theory if not math.isnan(m.layer1_unit_dead_theory) else None,
+            m.dead_output_error, _get(m.failed_reads_dead_output, key), _get(m.reads_zero, key),
+            _get(m.revived, key),
+            q.converged_epochs.get(key) if q is not None else None,
+            dict(mom).get("momentum"), dict(mom).get("momentum_matched"), m.momentum,
+        )
+    lin = None
+    if m is not None and m.linear_epochs:
+        lrs = [s.lr for s in smooth]
+        lin = next((e for (lr, variant), e in m.linear_epochs.items()
+                    if variant == "as_written" and (not lrs or lr == lrs[0])), None)
+    return Facts(
+        shape="-".join(map(str, m.layers)) if m and m.layers else (
+            "-".join(map(str, q.layers)) if q else None),
+        n_samples=(m.n_samples if m else (q.n_samples if q else None)) or None,
+        budget=budget, threshold=m.threshold if m else (q.threshold if q else None),
+        smooth=tuple(smooth), relu=relu, theory_k=m.tail_theory_k if m else None,
+        fixed_relu=conv.speeds["relu"].epochs if conv and "relu" in conv.speeds else None,
+        fixed_tanh=conv.speeds["tanh"].epochs if conv and "tanh" in conv.speeds else None,
+        fixed_lr=conv.lr if conv else None,
+        linear_neuron=lin,
+    ) if (q or m or v or conv or rf) else Facts(None, None, None, None, (), None, None, None,
+                                                None, None, None)
+
+
+# ---- how facts are printed (the only formats the short answers use) ---------------------------
+
+
+def pc(share: float) -> str:
+    """A share as a percentage, one decimal: ``37.2%``."""
+    return f"{100 * share:.1f}%"
+
+
+def ep(e: Epochs) -> str:
+    """A median number of epochs, or ``>budget`` when it lies beyond the budget."""
+    return f"{e.median:,.0f}" if e.measured else f">{e.budget:,}"
+
+
+def num(x: float) -> str:
+    """Two significant digits."""
+    return f"{x:.2g}"
+
+
+def numbers(x) -> set[str]:
+    """Every string a fact can be printed as (for the test that nothing else is quoted)."""
+    out: set[str] = set()
+    if x is None:
+        return out
+    if isinstance(x, Rate):
+        return {pc(x.share), str(x.count), f"{x.n:,}", str(x.n)}
+    if isinstance(x, Epochs):
+        return {ep(x), f"{x.budget:,}", str(x.reached), str(x.n)}
+    if isinstance(x, bool):
+        return out
+    if isinstance(x, int):
+        return {str(x), f"{x:,}"}
+    if isinstance(x, float):
+        return {num(x), f"{x:g}", f"{x:.6f}", pc(x)}
+    if isinstance(x, str):
+        return {x, *x.split("-")}
+    if isinstance(x, tuple):
+        for item in x:
+            out |= numbers(item)
+        return out
+    if is_dataclass(x):
+        for fld in fields(x):
+            out |= numbers(getattr(x, fld.name))
+    return out
