@@ -9,6 +9,18 @@ activation or learning rate can be put on top of it.
 ``fixed`` is the same program with its two bugs fixed (true bias gradient; back-propagation
 through the weights that produced the output) and a linear output unit, as a regression task
 needs. Initial draws are the same as ``question``'s, so the two can be compared seed by seed.
+
+``corrected`` is the program of ``studies/report/corrected_program.py``, seed for seed: the
+smallest set of changes to the question's program that, measured on 500 seeds and 5000 epochs,
+brings each of relu, tanh and sigmoid to an epoch loss <= 1e-3 on nearly every seed. The bias
+follows its gradient (the program's ``b -= lr * b`` only shrinks it: harmless on a + b, whose fit
+needs no intercept, fatal as soon as the targets have one). The error is back-propagated through
+the weights that produced the output (through the updated ones, 24% of ReLU seeds diverge at
+width 8). The output unit is linear (an output ReLU dies for good, a sigmoid or tanh output only
+creeps towards its targets). The hidden layers have 8 units instead of 4 (with 4, about one ReLU
+seed in four ends with dead units and never learns). The rest is the user's: N(0, 1) weights and
+biases drawn after ``np.random.seed(k)`` in the program's order (Xavier or He with zero bias
+learn faster at a larger lr but reach 1e-3 on no more seeds), online SGD, lr 0.01, 5000 epochs.
 """
 
 from __future__ import annotations
@@ -35,6 +47,14 @@ PRESETS: dict[str, Config] = {
     "question": QUESTION,
     "fixed": QUESTION.replace(
         bias_update="gradient", backprop_weights="current", output_activation="identity"
+    ),
+    "corrected": QUESTION.replace(
+        layers=(2, 8, 8, 1),
+        bias_update="gradient",
+        backprop_weights="current",
+        output_activation="identity",
+        lr=0.01,
+        epochs=5000,
     ),
 }
 
