@@ -18,6 +18,16 @@ ArmVariant = tuple[str, float, str]  # (activation, lr, variant)
 
 
 @dataclass(frozen=True)
+class ProgramResult:
+    """One program (as written, corrected, a single neuron) with one activation, over the seeds."""
+
+    reached: Rate  # epoch loss <= the threshold within the budget
+    reached_fine: Rate  # epoch loss <= ``fine`` within the budget
+    epochs: Epochs  # to the threshold
+    reads_zero: Rate  # the error printed with %f at the budget reads 0.000000
+
+
+@dataclass(frozen=True)
 class MechanismsFindings:
     """Numbers of the seven experiments; rates over seeds, epochs censored at the budget."""
 
@@ -79,6 +89,9 @@ class MechanismsFindings:
     mean_target_error: float  # what the mean target prints: Var(y)
     failed_reads_dead_output: dict[Arm, Rate]  # over failed seeds
     failed_reads_mean_target: dict[Arm, Rate]
+    # the corrected program beside the program as written and the single neuron
+    fine: float  # the second loss level
+    programs: dict[tuple[str, float, str], ProgramResult]  # (activation, lr, program)
 
 
 def _arm(r: dict) -> Arm:
@@ -112,6 +125,7 @@ def findings(tables_dir: Path) -> MechanismsFindings:
     fail = _records(read_table(tables_dir, "relu_failures"))
     rev = _records(read_table(tables_dir, "revived"))
     pe = _records(read_table(tables_dir, "printed_error"))
+    corr = _records(read_table(tables_dir, "corrected"))
     tail_out = read_table(tables_dir, "tail_per_seed")
     main = cells[cells.part != "init"]
     budget = int(main[main.part != "tail"].epochs.max())  # the linear cells always run
@@ -179,6 +193,10 @@ def findings(tables_dir: Path) -> MechanismsFindings:
                                   for r in pe},
         failed_reads_mean_target={_arm(r): _rate(r, "failed_mean_target", r["failed"])
                                   for r in pe},
+        fine=float(corr[0]["fine"]) if corr else math.nan,
+        programs={_av(r, "program"): ProgramResult(
+            _rate(r, "reached"), _rate(r, "reached_fine"), _epochs(r, budget),
+            _rate(r, "reads_zero")) for r in corr},
     )
 
 

@@ -37,6 +37,8 @@ MOMENTUM = 0.9  # heavy-ball beta
 INIT_PER_SEED = 10  # init-only seeds per rectifier seed (10,000 by default)
 RECORD_POINTS = 30  # log-spaced instrument recordings of the trained ReLU program
 RECORD = "grad_norm_W,grad_norm_b,dead"
+FINE = 1e-6  # a second loss level: how far below the threshold the seeds get within the budget
+CORRECTED = PRESETS["corrected"]  # the corrected program (studies/report/corrected_program.py)
 INITS: dict[str, dict] = {  # dead output at init: the question's draw and two scaled ones
     "normal": {},
     "xavier_normal": {"init": "xavier_normal", "bias_init": "zero"},
@@ -126,7 +128,7 @@ def cells(opts: StudyOptions) -> list[Cell]:
     for act, lr in smooth:
         cfg = base.replace(activation=act, lr=lr)
         out.append(cell("tail", "as_written", act, lr, cfg.replace(epochs=tail), n_smooth,
-                        loss_every=tail_schedule(tail, budget)))
+                        loss_every=tail_schedule(tail, budget), thresholds=(FINE,)))
         out.append(cell("asymptote", "halved_targets", act, lr,
                         cfg.replace(threshold=cfg.threshold * TARGET_SCALE**2), n_smooth,
                         loss_every=Schedule.log(20), data=scaled_spec(opts.data)))
@@ -136,7 +138,7 @@ def cells(opts: StudyOptions) -> list[Cell]:
     for act, lr in rect:
         cfg = base.replace(activation=act, lr=lr)
         out.append(cell("relu", "sgd", act, lr, cfg, n_rect, loss_every=Schedule.at(budget),
-                        record=RECORD, record_every=record_schedule(budget)))
+                        record=RECORD, record_every=record_schedule(budget), thresholds=(FINE,)))
         mom = cfg.replace(optimizer="momentum", momentum=MOMENTUM)
         out.append(cell("relu", "momentum", act, lr, mom, n_rect, loss_every=Schedule.at(budget)))
         out.append(cell("relu", "momentum_matched", act, lr, mom.replace(lr=lr * (1 - MOMENTUM)),
@@ -145,11 +147,17 @@ def cells(opts: StudyOptions) -> list[Cell]:
             out.append(cell("init", init, act, lr, cfg.replace(epochs=1, **changes),
                             n_rect * INIT_PER_SEED, loss_every=Schedule.never(), record="dead",
                             record_every=Schedule.at(0)))
+    for act in dict.fromkeys(a for a, _ in [*rect, *smooth]):
+        fixed = CORRECTED.replace(activation=act, epochs=budget)
+        if opts.layers:  # the user's network, corrected the same way
+            fixed = fixed.replace(layers=opts.layers)
+        out.append(cell("corrected", "corrected", act, fixed.lr, fixed, n_rect,
+                        loss_every=Schedule.at(budget), thresholds=(FINE,)))
     lin = base.replace(layers=linear_layers(base.layers), output_activation="identity")
     for lr in dict.fromkeys(lr for _, lr in [*rect, *smooth]):
         for variant in LINEAR_VARIANTS:
             fix = {"bias_update": "gradient", "backprop_weights": "current"}
             cfg = lin.replace(lr=lr, **(fix if variant == "fixed" else {}))
             out.append(cell("linear", variant, "identity", lr, cfg, max(n_rect, n_smooth),
-                            loss_every=Schedule.at(budget)))
+                            loss_every=Schedule.at(budget), thresholds=(FINE,)))
     return out

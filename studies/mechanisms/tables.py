@@ -29,6 +29,7 @@ from studies.stats.summaries import (
 
 from .grid import (
     ASYMPTOTE_VARIANTS,
+    FINE,
     INITS,
     LINEAR_VARIANTS,
     MOMENTUM,
@@ -138,7 +139,38 @@ def tables(results: list[CellResult], opts: StudyOptions) -> dict[str, pd.DataFr
         "revived": _revived(relu, per_seed),
         "printed_error": _printed_error(per_seed, data, budget),
         "printed_signatures": _printed_signatures(per_seed, data),
+        "corrected": _corrected(per_seed, budget),
     }
+
+
+def _corrected(per_seed: pd.DataFrame, budget: int) -> pd.DataFrame:
+    """The corrected program beside the program as written and the single linear neuron: share
+    reaching the threshold and 1e-6 within the budget, median epochs, share printing 0.000000."""
+    parts = {("relu", "sgd"): "as_written", ("tail", "as_written"): "as_written",
+             ("corrected", "corrected"): "corrected"}
+    rows = []
+    for (part, variant), label in parts.items():
+        sel = per_seed[(per_seed.part == part) & (per_seed.variant == variant)]
+        for (a, lr), arm in sel.groupby(ARM, sort=False):
+            rows.append(_corrected_row(a, lr, label, arm, budget))
+    lin = per_seed[(per_seed.part == "linear") & (per_seed.variant == "as_written")]
+    for lr, arm in lin.groupby("lr", sort=False):
+        rows.append(_corrected_row("identity", lr, "single_neuron", arm, budget))
+    cols = ["activation", "lr", "program", "n", "budget", "threshold", "fine",
+            *[f"{p}_{k}" for p in ("reached", "reached_fine", "reads_zero")
+              for k in ("count", "share", "ci_low", "ci_high")],
+            "median", "median_ci_low", "median_ci_high", "q25", "q75"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _corrected_row(act: str, lr: float, program: str, arm: pd.DataFrame, budget: int) -> dict:
+    n = len(arm)
+    return ({"activation": act, "lr": lr, "program": program, "n": n, "budget": budget,
+             "threshold": float(arm.threshold.iloc[0]), "fine": FINE}
+            | _prop("reached", int(arm.reached.sum()), n)
+            | _prop("reached_fine", int(arm.reached_fine.sum()), n)
+            | _prop("reads_zero", int((arm.printed == printed(0.0)).sum()), n)
+            | _epochs(arm))
 
 
 def _per_seed(results: list[CellResult], budget: int) -> pd.DataFrame:
@@ -156,12 +188,15 @@ def _per_seed(results: list[CellResult], budget: int) -> pd.DataFrame:
         frame["epochs"] = r.cell.config.epochs
         frame["reached"] = reached
         frame["epochs_to_threshold"] = np.where(reached, e, -1)
+        fine = o.get(f"epochs_to_{FINE:g}")
+        frame["reached_fine"] = (False if fine is None else
+                                 ((fine.to_numpy() >= 0) & (fine.to_numpy() <= budget)))
         frame["loss_at_budget"] = at.reindex(o.seed.to_numpy()).to_numpy()
         frame["printed"] = [printed(x) for x in frame.loss_at_budget]
         frame["stuck"] = (o.outcome == "stuck").to_numpy()
         frame["max_abs_grad"] = o.max_abs_grad.to_numpy()
         frames.append(frame)
-    cols = [*LABELS, "seed", "outcome", "step_lr", "threshold", "epochs", "reached",
+    cols = [*LABELS, "seed", "outcome", "step_lr", "threshold", "epochs", "reached", "reached_fine",
             "epochs_to_threshold", "loss_at_budget", "printed", "stuck", "max_abs_grad"]
     return pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
 

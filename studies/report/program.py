@@ -33,16 +33,20 @@ CHANGES = (  # the corrected program's changes (studies/report/corrected_program
     Change("self.biases -= lr * self.biases", "self.biases -= lr * error_gradient",
            "the bias follows its gradient instead of shrinking towards zero",
            "偏置沿梯度更新，而不是不断缩小到零"),
-    Change("Dense(4, 1), ReLU()", "Dense(4, 1)",
+    Change("self.weights -= lr * weight_deriv  # then: return np.dot(self.weights.T, ...)",
+           "input_gradient = np.dot(self.weights.T, error_gradient)  # before the update",
+           "pass the error back through the weights that produced the output, then update them",
+           "先用产生输出的权重把误差传回去，再更新权重"),
+    Change("Dense(4, 1), ReLU()", "Dense(HIDDEN, 1)",
            "a linear output unit: the targets are sums, not values to squeeze into a sigmoid's "
            "or tanh's range, and a linear output can never be switched off",
            "线性输出单元：目标值是两数之和，不必挤进 Sigmoid 或 Tanh 的取值范围，"
            "而且线性输出永远不会被关闭"),
-    Change("self.weights -= ...; return np.dot(self.weights.T, error_gradient)",
-           "input_gradient = np.dot(self.weights.T, error_gradient); self.weights -= ...",
-           "pass the error back through the weights that produced the output, then update them",
-           "先用产生输出的权重把误差传回去，再更新权重"),
-    Change('print("... error = %f")', 'print("... error = %.3e")',
+    Change("Dense(2, 4), ..., Dense(4, 4)", "Dense(2, HIDDEN), ..., Dense(HIDDEN, HIDDEN)",
+           "wider hidden layers: with more units, it is rarer that all of a layer's ReLUs are off "
+           "at once (the corrected program's HIDDEN)",
+           "更宽的隐藏层：单元越多，一层的 ReLU 同时全部关闭的情况就越少（修正程序中的 HIDDEN）"),
+    Change('print("%d/%d, error = %f" % ...)', 'print("%d/%d, error = %.3e" % ...)',
            "print in scientific notation, so that a small error is not shown as 0.000000",
            "用科学计数法打印，小误差就不会显示成 0.000000"),
 )

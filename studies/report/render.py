@@ -135,9 +135,9 @@ def mechanism_sections(f: Findings, metas: dict) -> list[str]:
                        f"{share_ci(r.died)} + failed while alive {share_ci(r.alive)}.")
         if r.revived is not None and r.revived.n:
             out.append(f"- Why fixing only the bias line hurts ReLU: of the {r.revived.n} seeds "
-                       f"with an exactly zero gradient at initialisation, the shrinking biases revive "
-                       f"{r.revived.count} ({share_ci(r.revived)}), which the true bias gradient "
-                       "(zero for a dead unit) never does.")
+                       "with an exactly zero gradient at initialisation, the shrinking biases "
+                       f"revive {r.revived.count} ({share_ci(r.revived)}), which the true bias "
+                       "gradient (zero for a dead unit) never does.")
         out += ["", *_figure(metas, "mechanisms", "dead_output.png"),
                 *_figure(metas, "mechanisms", "momentum.png")]
     conv = f.convergence
