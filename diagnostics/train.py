@@ -32,7 +32,11 @@ from .optimizers import get_optimizer, init_state
 
 Array = np.ndarray
 OUTCOMES = ("converged", "not_converged", "stuck", "diverged")
-ENGINES = ("compiled", "numpy")
+ENGINES = ("compiled", "numpy", "matmul")
+# "compiled" runs batches of >= MATMUL_MIN_BATCH samples through layers >= MATMUL_MIN_WIDTH wide
+# by batched matmul (measured 1.2-6x faster there; the kernel is faster for one-sample steps at
+# every width, 1.3-2.5x, and for narrow layers): see studies/speed.py.
+MATMUL_MIN_WIDTH, MATMUL_MIN_BATCH = 32, 4
 
 
 class Monitor(Protocol):
@@ -67,7 +71,7 @@ class Result:
     seconds: float = 0.0  # wall time of the training loop
     epochs_to: dict[float, Array] = field(default_factory=dict)  # extra thresholds -> (S,)
     epochs_run: int = 0  # epochs trained (< config.epochs only with until_settled)
-    engine: str = "compiled"  # the engine that ran it (ENGINES)
+    engine: str = "compiled"  # the engine that ran it (ENGINES; compiled may choose matmul)
 
     def counts(self) -> dict[str, int]:
         """Number of seeds per outcome, in OUTCOMES order."""
@@ -239,6 +243,124 @@ class _Engine:
         return self.loss / N
 
 
+class _MatmulEngine:
+    """Wide layers: parameters seed-first ``(S, n_params)``, contractions by batched matmul.
+
+    Same training loop, quirks and optimizers as ``_Engine`` (whose ``epoch`` it reuses); the
+    layer products go to BLAS one seed's matrix at a time, which sums in blocks (and may fuse
+    multiply-adds), so results agree with the other engines to round-off, not bit for bit.
+    """
+
+    epoch = _Engine.epoch
+
+    def __init__(self, config: Config, data: Dataset, theta: Array, seeds: Array):
+        self.config = config
+        self.layout = Layout(config.layers)
+        self.acts = _acts(config)
+        self.optimizer = get_optimizer(config.optimizer)
+        self.hyper = config.hyper
+        dtype = theta.dtype
+        self.XT = np.ascontiguousarray(data.X.T, dtype=dtype)  # (n_in, N)
+        self.YT = np.ascontiguousarray(data.Y.T, dtype=dtype)  # (n_out, N)
+        self.N = data.n_samples
+        self.samples = [
+            (self.XT[:, n : n + 1, None], self.YT[:, n : n + 1, None]) for n in range(self.N)
+        ]
+        self.decay = config.bias_update == "decay"
+        self.updated = config.backprop_weights == "updated"
+        self.t = 0
+        self.T = np.ascontiguousarray(theta.T)  # (S, n_params)
+        self.state = {name: np.zeros_like(self.T) for name in self.optimizer.state}
+        self.seeds = seeds
+        self.track = False
+        self.moved = np.zeros(self.T.shape[0], dtype=bool)
+        self._bind()
+
+    @property
+    def theta(self) -> Array:
+        """``(n_params, S)`` view, the other engines' layout."""
+        return self.T.T
+
+    def _views(self, buf: Array) -> list[tuple[Array, Array]]:
+        S = buf.shape[0]
+        out = []
+        for (n_out, n_in), ws, bs in zip(
+            self.layout.shapes, self.layout.w_slices, self.layout.b_slices, strict=True
+        ):
+            W = np.lib.stride_tricks.as_strided(
+                buf[:, ws], (S, n_out, n_in), (buf.strides[0], n_in * buf.itemsize, buf.itemsize)
+            )
+            out.append((W, buf[:, bs]))  # (S, o, i) and (S, o) views
+        return out
+
+    def _bind(self) -> None:
+        self.g = np.zeros_like(self.T)
+        self.tmp = np.empty_like(self.T)
+        self.params = self._views(self.T)
+        self.grads = self._views(self.g)
+        self.layer_update = [
+            (self.T[:, sl], self.g[:, sl], {k: v[:, sl] for k, v in self.state.items()},
+             self.tmp[:, sl])
+            for sl in self.layout.layer_slices
+        ]
+        self.loss = np.zeros(self.T.shape[0], dtype=self.T.dtype)
+
+    def keep(self, mask: Array) -> None:
+        self.T = np.ascontiguousarray(self.T[mask])
+        self.state = {k: np.ascontiguousarray(v[mask]) for k, v in self.state.items()}
+        self.seeds = self.seeds[mask]
+        self.moved = self.moved[mask]
+        self._bind()
+
+    def frozen(self) -> Array:
+        if not self.track:
+            return np.zeros(self.T.shape[0], dtype=bool)
+        still = ~self.moved
+        if "m" in self.state:
+            still &= (self.state["m"] == 0).all(axis=1)
+        return still
+
+    def step(self, a0: Array, y: Array) -> None:
+        """One update: forward, loss, backward (batched matmul over seeds), update."""
+        params, grads, acts, step = self.params, self.grads, self.acts, self.optimizer.step
+        if self.track:
+            before = [self.T.copy(), *(v.copy() for v in self.state.values())]
+        a_in = np.moveaxis(a0, -1, 0)  # (S or 1, n_in, B)
+        zs, outs = [], []
+        a = a_in
+        for (W, b), act in zip(params, acts, strict=True):
+            z = np.matmul(W, a)  # (S, o, B)
+            z += b[:, :, None]
+            a = act.fn(z)
+            zs.append(z)
+            outs.append(a)
+        err = a - np.moveaxis(y, -1, 0)
+        self.loss += (err * err).sum(axis=(1, 2))
+        B = err.shape[2]
+        dz = err * (2.0 if B == 1 else 2.0 / B)
+        dz *= acts[-1].grad(zs[-1], outs[-1])
+        self.t += 1
+        for l in range(len(params) - 1, -1, -1):
+            a_prev = a_in if l == 0 else outs[l - 1]
+            dW, db = grads[l]
+            dW[...] = np.matmul(dz, np.swapaxes(a_prev, 1, 2))
+            if self.decay:
+                np.copyto(db, params[l][1])
+            else:
+                np.sum(dz, axis=2, out=db)
+            if self.updated:
+                theta, g, state, tmp = self.layer_update[l]
+                step(theta, g, state, self.t, self.hyper, tmp)
+            if l > 0:
+                dz = np.matmul(np.swapaxes(params[l][0], 1, 2), dz)
+                dz *= acts[l - 1].grad(zs[l - 1], outs[l - 1])
+        if not self.updated:
+            step(self.T, self.g, self.state, self.t, self.hyper, self.tmp)
+        if self.track:
+            for old, new in zip(before, [self.T, *self.state.values()], strict=True):
+                self.moved |= (old != new).any(axis=1)
+
+
 @dataclass
 class _Run:
     """What a training loop hands back to ``train``: per-seed arrays indexed like ``seeds``."""
@@ -265,7 +387,7 @@ def _can_freeze(config: Config) -> bool:
 
 
 def _numpy_loop(config, data, theta0, seeds, rec, levels, watch, monitor, progress,
-                until_settled) -> _Run:
+                until_settled, matmul=False) -> _Run:
     """The reference loop: the whole ensemble one epoch at a time with ``_Engine``."""
     S, E = seeds.size, config.epochs
     rec_index = {int(e): r for r, e in enumerate(rec)}
@@ -277,7 +399,7 @@ def _numpy_loop(config, data, theta0, seeds, rec, levels, watch, monitor, progre
     min_loss = np.full(S, np.inf)
     final_theta = np.empty_like(theta0)
     alive = np.arange(S)
-    engine = _Engine(config, data, theta0.copy(), seeds)
+    engine = (_MatmulEngine if matmul else _Engine)(config, data, theta0.copy(), seeds)
     engine.track = until_settled and _can_freeze(config)
     prev = np.empty_like(theta0)
     every = max(1, E // 500)
@@ -364,6 +486,17 @@ def _compiled_loop(config, data, theta0, seeds, rec, levels, watch, monitor, pro
                 blocks.min_loss, final_theta, alive, epochs_run)
 
 
+def _wide(config: Config, data: Dataset) -> bool:
+    """Whether the matmul path beats the kernel (see MATMUL_MIN_WIDTH)."""
+    batch = config.batch
+    B = data.n_samples if batch == "full" else 1 if batch in ("online", "shuffled") else batch
+    return min(B, data.n_samples) >= MATMUL_MIN_BATCH and max(config.layers) >= MATMUL_MIN_WIDTH
+
+
+def _matmul_loop(*args) -> _Run:
+    return _numpy_loop(*args, matmul=True)
+
+
 _BLOCK_OVERRIDE: int | None = None  # seeds per kernel block (tests set it to split ensembles)
 
 
@@ -391,9 +524,11 @@ def train(
         progress: called now and then with the number of epochs done (e.g. to move a bar).
         initial: optional initial parameters ``(n_params, S)`` instead of drawing them.
         thresholds: extra loss thresholds whose first epochs are recorded in ``epochs_to``.
-        engine: ``compiled`` (the numba kernel, ``diagnostics.kernel``) or ``numpy`` (the
-            readable reference in this module); the results agree to round-off (bit for bit
-            where no transcendental function is involved).
+        engine: ``compiled`` (the numba kernel, ``diagnostics.kernel``; or the ``matmul``
+            path for batches of wide layers, where that is faster), ``numpy`` (the readable
+            reference in this module) or ``matmul`` (seed-first layout, batched matmul). The
+            kernel agrees with numpy bit for bit where no transcendental function is involved
+            and to round-off otherwise; matmul reorders sums, so it agrees to round-off.
         until_settled: stop after the first epoch at which every seed is settled: converged,
             diverged, or frozen — a whole epoch in which no step changed any parameter or
             optimizer-state value, in a batching mode where that means no later step can
@@ -430,7 +565,9 @@ def train(
         raise ValueError(f"loss epochs must lie in 1..{E}")
     levels = sorted({config.threshold, *map(float, thresholds)})  # loss levels to time
     watch = set() if monitor is None else {int(e) for e in monitor.epochs}
-    loop = _compiled_loop if engine == "compiled" else _numpy_loop
+    if engine == "compiled" and _wide(config, data):
+        engine = "matmul"
+    loop = {"compiled": _compiled_loop, "numpy": _numpy_loop, "matmul": _matmul_loop}[engine]
     started = time.perf_counter()
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         run = loop(config, data, theta0, seeds, rec, levels, watch, monitor, progress,
