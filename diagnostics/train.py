@@ -457,26 +457,35 @@ def _compiled_loop(config, data, theta0, seeds, rec, levels, watch, monitor, pro
         theta, alive = blocks.live()
         monitor.observe(0, theta, alive, None)
     epochs_run = E
-    for stop in sorted(stops):
-        if stop in watch and stop > 1:  # the monitor also reads the epoch before
-            blocks.run(stop - 1)
-            prev, prev_alive = blocks.live()
-        blocks.run(stop, stop_settled=until_settled)
-        if until_settled and (blocks.settled >= 0).all():
+
+    def advance(e: int) -> bool:
+        """Bring every block to epoch e; with until_settled, True once all have settled (and
+        then every block is at the epoch where the last one settled: ``epochs_run``)."""
+        nonlocal epochs_run
+        blocks.run(e, stop_settled=until_settled)
+        if not until_settled:
+            return False
+        if (blocks.settled >= 0).all():
             epochs_run = int(blocks.epoch.max())
             blocks.run(epochs_run)  # blocks that settled earlier catch up (still settled)
-        elif until_settled:
-            blocks.run(stop)
-        theta, alive = blocks.live() if stop in watch else (None, np.zeros(0, np.int64))
-        if stop in watch and epochs_run >= stop and alive.size:
-            if stop > 1:
-                prev = prev[:, np.isin(prev_alive, alive)]
-            else:
-                prev = theta0[:, alive]
-            monitor.observe(stop, theta, alive, prev)
+            return True
+        blocks.run(e)  # blocks that settled within this segment catch up
+        return False
+
+    for stop in sorted(stops):
+        if stop in watch and stop > 1:  # the monitor also reads the epoch before
+            if advance(stop - 1):
+                break
+            prev, prev_alive = blocks.live()
+        settled = advance(stop)
+        if stop in watch and epochs_run >= stop:
+            theta, alive = blocks.live()
+            if alive.size:
+                prev = prev[:, np.isin(prev_alive, alive)] if stop > 1 else theta0[:, alive]
+                monitor.observe(stop, theta, alive, prev)
         if progress is not None:
             progress(min(stop, epochs_run))
-        if epochs_run < E or (blocks.alive == 0).all():
+        if settled or (blocks.alive == 0).all():
             break
     final_theta = blocks.final()
     alive = np.flatnonzero(blocks.diverged < 0)

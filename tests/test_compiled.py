@@ -343,3 +343,16 @@ def test_compiled_chooses_matmul_for_batches_of_wide_layers_only():
     assert train(wide, data, 2).engine == "compiled"  # one-sample steps: the kernel
     assert train(wide.replace(layers=(2, 8, 1), batch="full"), data, 2).engine == "compiled"
     assert train(wide.replace(batch="full"), data, 2, engine="numpy").engine == "numpy"
+
+
+@pytest.mark.parametrize("every", ["log:20", "every:7"])
+def test_until_settled_with_a_monitor_stops_at_the_same_epoch(every):
+    data = question_data()
+    monitors, runs = {}, {}
+    for engine in ("numpy", "compiled"):
+        monitors[engine] = Monitor(SETTLING, data, SETTLING_SEEDS, record="all", every=every)
+        runs[engine] = train(SETTLING, data, SETTLING_SEEDS, engine=engine, until_settled=True,
+                             monitor=monitors[engine])
+    assert runs["numpy"].epochs_run == runs["compiled"].epochs_run < SETTLING.epochs
+    np.testing.assert_array_equal(runs["numpy"].loss, runs["compiled"].loss)
+    np.testing.assert_array_equal(monitors["numpy"].values, monitors["compiled"].values)
