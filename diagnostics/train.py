@@ -34,9 +34,12 @@ Array = np.ndarray
 OUTCOMES = ("converged", "not_converged", "stuck", "diverged")
 ENGINES = ("compiled", "numpy", "matmul")
 # "compiled" runs batches of >= MATMUL_MIN_BATCH samples through layers >= MATMUL_MIN_WIDTH wide
-# by batched matmul (measured 1.2-6x faster there; the kernel is faster for one-sample steps at
-# every width, 1.3-2.5x, and for narrow layers): see studies/speed.py.
-MATMUL_MIN_WIDTH, MATMUL_MIN_BATCH = 32, 4
+# by batched matmul. Measured (2-W-W-1 on 64 samples, 128 seeds, single-thread BLAS, medians of
+# interleaved runs): matmul/kernel 1.1-1.9x at B = 16-32, 1.6-3.3x at B = 64, for W = 32 and 256,
+# relu and tanh; at B = 4-8 the kernel wins or ties (0.5-1.4x), and with one-sample steps it
+# wins at every width. With multithreaded BLAS on a busy machine, small batched products can be
+# far slower (threads contend): set OMP_NUM_THREADS=1 (one process per core, as the executors).
+MATMUL_MIN_WIDTH, MATMUL_MIN_BATCH = 32, 16
 
 
 class Monitor(Protocol):

@@ -35,6 +35,7 @@ from collections.abc import Sequence  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from diagnostics.data import Dataset, question_data  # noqa: E402
 from diagnostics.naive import run_program  # noqa: E402
 from diagnostics.presets import PRESETS  # noqa: E402
 from diagnostics.train import train  # noqa: E402
@@ -68,7 +69,9 @@ def program_vs_engines(
     train(config.replace(epochs=2), seeds=2)  # compile (or load) the kernel outside the timing
     shuffle = random.Random(seed)
     values: dict[tuple[str, int], list[float]] = {}
-    tasks = [("program", 0)] + [(engine, S) for S in sizes for engine in ("numpy", "compiled")]
+    # the program runs once per size too (its rate does not depend on S): as many samples of it
+    # as of each engine, spread over the round
+    tasks = [(c, S) for S in sizes for c in ("program", "numpy", "compiled")]
     for r in range(rounds):
         order = tasks[:]
         shuffle.shuffle(order)
@@ -77,6 +80,7 @@ def program_vs_engines(
                 started = time.perf_counter()
                 run_program(r, "tanh", PROGRAM_EPOCHS, config.lr)
                 rate = PROGRAM_EPOCHS / (time.perf_counter() - started)
+                S = 0
             else:
                 fast = contender == "compiled"  # more work, so its timing is as long as numpy's
                 epochs = _epochs(work * (5 if fast else 1), S, hi=5000 if fast else 2000)
@@ -120,33 +124,39 @@ def scaling(
     rounds: int = 3,
     work: float = 4e7,
     batches: Sequence[str] = ("online", "full"),
+    samples: int | None = None,
     seed: int = 0,
 ) -> list[dict]:
     """Seed-epochs/s of numpy, the compiled kernel and matmul for wide and deep networks.
 
     The network is the ``fixed`` preset (tanh hidden, linear output, Xavier-normal weights,
-    lr 0.01) on the question's six samples. ``work`` is parameter-seed-epochs per measurement.
+    lr 0.01) on the question's six samples, or on ``samples`` random pairs (a + b) if given.
+    ``work`` is parameter-seed-epochs per measurement (divided by the batch steps' samples).
 
     Returns:
         One row per (network, batch): parameters, epochs, median seed-epochs/s of ``numpy``,
         ``kernel`` and ``matmul``, and ``best`` (the fastest).
     """
     base = PRESETS["fixed"].replace(activation="tanh", init="xavier_normal", lr=0.01)
+    data = question_data()
+    if samples:
+        X = np.random.default_rng(seed).uniform(0.0, 1.0, (samples, 2))
+        data = Dataset(f"add{samples}", X, X.sum(axis=1, keepdims=True))
     nets = {f"2-{w}-{w}-1": (2, w, w, 1) for w in widths}
     nets[f"2-{depth}x{depth_width}-1"] = (2, *([depth_width] * depth), 1)
     shuffle = random.Random(seed)
     runs = {
-        "numpy": lambda cfg: train(cfg, seeds=S, loss_epochs=[cfg.epochs], engine="numpy"),
-        "kernel": lambda cfg: _kernel_only(train, cfg, seeds=S, loss_epochs=[cfg.epochs]),
-        "matmul": lambda cfg: train(cfg, seeds=S, loss_epochs=[cfg.epochs], engine="matmul"),
+        "numpy": lambda cfg: train(cfg, data, S, loss_epochs=[cfg.epochs], engine="numpy"),
+        "kernel": lambda cfg: _kernel_only(train, cfg, data, S, loss_epochs=[cfg.epochs]),
+        "matmul": lambda cfg: train(cfg, data, S, loss_epochs=[cfg.epochs], engine="matmul"),
     }
     rows = []
     for name, layers in nets.items():
         P = sum(o * i + o for i, o in zip(layers[:-1], layers[1:], strict=True))
         for batch in batches:
-            epochs = int(max(2, min(2000, work // (S * P))))
+            epochs = int(max(2, min(2000, work * 6 // (S * P * data.n_samples))))
             cfg = base.replace(layers=layers, batch=batch, epochs=epochs)
-            _kernel_only(train, cfg.replace(epochs=1), seeds=2)  # compile outside the timing
+            _kernel_only(train, cfg.replace(epochs=1), data, 2)  # compile outside the timing
             values: dict[str, list[float]] = {k: [] for k in runs}
             for _ in range(rounds):
                 order = list(runs)
@@ -154,7 +164,8 @@ def scaling(
                 for contender in order:
                     values[contender].append(S * epochs / runs[contender](cfg).seconds)
             med = {k: statistics.median(v) for k, v in values.items()}
-            rows.append({"network": name, "params": P, "batch": batch, "S": S,
+            rows.append({"network": name, "params": P, "samples": data.n_samples,
+                         "batch": batch, "S": S,
                          "epochs": epochs, **med, "best": max(med, key=med.get),
                          "rounds": values})
     return rows
@@ -219,7 +230,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                             ("numpy x", "numpy_x", ".1f"), ("compiled x", "compiled_x", ".1f")]))
     if "scaling" in only:
         rows = scaling(rounds=args.rounds, work=4e7 * scale)
-        print(_table(rows, [("network", "network", "s"), ("batch", "batch", "s"),
+        rows += scaling(rounds=args.rounds, work=4e7 * scale, batches=("full",), samples=64)
+        print(_table(rows, [("network", "network", "s"), ("samples", "samples", "d"),
+                            ("batch", "batch", "s"),
                             ("params", "params", ",d"), ("numpy", "numpy", ",.0f"),
                             ("kernel", "kernel", ",.0f"), ("matmul", "matmul", ",.0f"),
                             ("best", "best", "s")]))

@@ -339,7 +339,8 @@ def test_compiled_chooses_matmul_for_batches_of_wide_layers_only():
     data = _wide_data()
     wide = PRESETS["fixed"].replace(layers=(2, 40, 40, 1), epochs=2)
     assert train(wide.replace(batch="full"), data, 2).engine == "matmul"
-    assert train(wide.replace(batch=8), data, 2).engine == "matmul"
+    assert train(wide.replace(batch=16), data, 2).engine == "matmul"
+    assert train(wide.replace(batch=8), data, 2).engine == "compiled"
     assert train(wide, data, 2).engine == "compiled"  # one-sample steps: the kernel
     assert train(wide.replace(layers=(2, 8, 1), batch="full"), data, 2).engine == "compiled"
     assert train(wide.replace(batch="full"), data, 2, engine="numpy").engine == "numpy"
