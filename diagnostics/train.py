@@ -36,10 +36,11 @@ ENGINES = ("compiled", "numpy", "matmul")
 # "compiled" runs batches of >= MATMUL_MIN_BATCH samples through layers >= MATMUL_MIN_WIDTH wide
 # by batched matmul. Measured (2-W-W-1 on 64 samples, 128 seeds, single-thread BLAS, medians of
 # interleaved runs): matmul/kernel 1.1-1.9x at B = 16-32, 1.6-3.3x at B = 64, for W = 32 and 256,
-# relu and tanh; at B = 4-8 the kernel wins or ties (0.5-1.4x), and with one-sample steps it
-# wins at every width. With multithreaded BLAS on a busy machine, small batched products can be
+# relu and tanh, and 1.7-1.9x for 2-16-16-1 and ten layers of 16 on 64 samples (studies/speed.py);
+# at B = 4-8 the kernel wins or ties (0.5-1.4x), with one-sample steps it wins at every width,
+# and for 2-4-4-1 always. With multithreaded BLAS on a busy machine, small batched products can be
 # far slower (threads contend): set OMP_NUM_THREADS=1 (one process per core, as the executors).
-MATMUL_MIN_WIDTH, MATMUL_MIN_BATCH = 32, 16
+MATMUL_MIN_WIDTH, MATMUL_MIN_BATCH = 16, 16
 
 
 class Monitor(Protocol):
