@@ -13,8 +13,9 @@ nothing is fused or reassociated (no fastmath; LLVM does not contract a separate
 into an FMA without it). Every operation is element-wise along the seed axis, so a seed's numbers
 are independent of the block size and of the other seeds. Elementary operations (+ - * / sqrt,
 comparisons) are IEEE-exact, so the two engines agree bit for bit wherever no transcendental
-function is involved; ``exp``/``tanh``/``expm1``/``log1p``/``pow`` come from the C library here
-and from numpy's SIMD routines there, which differ by an ulp or so on some arguments.
+function is involved; ``exp``/``expm1``/``log1p``/``pow`` come from the C library here and
+``tanh`` from ``_tanh`` below (within 2.4 ulp), numpy's from its own SIMD routines or the C
+library, which differ by an ulp or two on some arguments.
 
 Constants are passed in an array of the parameters' dtype (``consts``), so float32 runs compute
 in float32 exactly as numpy does with Python scalars (NEP 50: the scalar is cast to float32).
