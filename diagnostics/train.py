@@ -32,6 +32,15 @@ from .optimizers import get_optimizer, init_state
 
 Array = np.ndarray
 OUTCOMES = ("converged", "not_converged", "stuck", "diverged")
+ENGINES = ("compiled", "numpy", "matmul")
+# "compiled" runs batches of >= MATMUL_MIN_BATCH samples through layers >= MATMUL_MIN_WIDTH wide
+# by batched matmul. Measured (2-W-W-1 on 64 samples, 128 seeds, single-thread BLAS, medians of
+# interleaved runs): matmul/kernel 1.1-1.9x at B = 16-32, 1.6-3.3x at B = 64, for W = 32 and 256,
+# relu and tanh, and 1.7-1.9x for 2-16-16-1 and ten layers of 16 on 64 samples (studies/speed.py);
+# at B = 4-8 the kernel wins or ties (0.5-1.4x), with one-sample steps it wins at every width,
+# and for 2-4-4-1 always. With multithreaded BLAS on a busy machine, small batched products can be
+# far slower (threads contend): set OMP_NUM_THREADS=1 (one process per core, as the executors).
+MATMUL_MIN_WIDTH, MATMUL_MIN_BATCH = 16, 16
 
 
 class Monitor(Protocol):
@@ -65,6 +74,8 @@ class Result:
     final_params: list[tuple[Array, Array]]  # same; diverged seeds: last finite values
     seconds: float = 0.0  # wall time of the training loop
     epochs_to: dict[float, Array] = field(default_factory=dict)  # extra thresholds -> (S,)
+    epochs_run: int = 0  # epochs trained (< config.epochs only with until_settled)
+    engine: str = "compiled"  # the engine that ran it (ENGINES; compiled may choose matmul)
 
     def counts(self) -> dict[str, int]:
         """Number of seeds per outcome, in OUTCOMES order."""
@@ -152,7 +163,18 @@ class _Engine:
         self.theta = theta
         self.state = init_state(self.optimizer, theta)
         self.seeds = seeds
+        self.track = False  # until_settled: note which seeds any step changed this epoch
+        self.moved = np.zeros(theta.shape[1], dtype=bool)
         self._bind()
+
+    def frozen(self) -> Array:
+        """Seeds no step of the last epoch changed (parameters and state; Adam also m = 0)."""
+        if not self.track:
+            return np.zeros(self.theta.shape[1], dtype=bool)
+        still = ~self.moved
+        if "m" in self.state:
+            still &= (self.state["m"] == 0).all(axis=0)
+        return still
 
     def _bind(self) -> None:
         """(Re)build views and workspaces for the current number of seeds."""
@@ -179,12 +201,15 @@ class _Engine:
         self.theta = np.ascontiguousarray(self.theta[:, mask])
         self.state = {k: np.ascontiguousarray(v[:, mask]) for k, v in self.state.items()}
         self.seeds = self.seeds[mask]
+        self.moved = self.moved[mask]
         self._bind()
 
     def step(self, a0: Array, y: Array) -> None:
         """One update on one batch: forward, loss, then backward layer by layer."""
         params, grads, step = self.params, self.grads, self.optimizer.step
         ws = self.workspace(a0.shape[1])
+        if self.track:
+            before = [self.theta.copy(), *(v.copy() for v in self.state.values())]
         forward(params, self.acts, a0, ws)
         output_error(ws, self.acts, y, self.loss)
         self.t += 1
@@ -199,10 +224,14 @@ class _Engine:
                 backprop_layer(l, params, self.acts, ws)
         if not self.updated:
             self.optimizer.step(self.theta, self.g, self.state, self.t, self.hyper, self.tmp)
+        if self.track:
+            for old, new in zip(before, [self.theta, *self.state.values()], strict=True):
+                self.moved |= (old != new).any(axis=0)
 
     def epoch(self, epoch: int) -> Array:
         """Train one epoch; return each seed's epoch loss ``(S,)``."""
         self.loss.fill(0.0)
+        self.moved[:] = False
         batch, N, XT, YT = self.config.batch, self.N, self.XT, self.YT
         if batch == "online":
             for x, y in self.samples:
@@ -218,6 +247,272 @@ class _Engine:
         return self.loss / N
 
 
+class _MatmulEngine:
+    """Wide layers: parameters seed-first ``(S, n_params)``, contractions by batched matmul.
+
+    Same training loop, quirks and optimizers as ``_Engine`` (whose ``epoch`` it reuses); the
+    layer products go to BLAS one seed's matrix at a time, which sums in blocks (and may fuse
+    multiply-adds), so results agree with the other engines to round-off, not bit for bit.
+    """
+
+    epoch = _Engine.epoch
+
+    def __init__(self, config: Config, data: Dataset, theta: Array, seeds: Array):
+        self.config = config
+        self.layout = Layout(config.layers)
+        self.acts = _acts(config)
+        self.optimizer = get_optimizer(config.optimizer)
+        self.hyper = config.hyper
+        dtype = theta.dtype
+        self.XT = np.ascontiguousarray(data.X.T, dtype=dtype)  # (n_in, N)
+        self.YT = np.ascontiguousarray(data.Y.T, dtype=dtype)  # (n_out, N)
+        self.N = data.n_samples
+        self.samples = [
+            (self.XT[:, n : n + 1, None], self.YT[:, n : n + 1, None]) for n in range(self.N)
+        ]
+        self.decay = config.bias_update == "decay"
+        self.updated = config.backprop_weights == "updated"
+        self.t = 0
+        self.T = np.ascontiguousarray(theta.T)  # (S, n_params)
+        self.state = {name: np.zeros_like(self.T) for name in self.optimizer.state}
+        self.seeds = seeds
+        self.track = False
+        self.moved = np.zeros(self.T.shape[0], dtype=bool)
+        self._bind()
+
+    @property
+    def theta(self) -> Array:
+        """``(n_params, S)`` view, the other engines' layout."""
+        return self.T.T
+
+    def _views(self, buf: Array) -> list[tuple[Array, Array]]:
+        S = buf.shape[0]
+        out = []
+        for (n_out, n_in), ws, bs in zip(
+            self.layout.shapes, self.layout.w_slices, self.layout.b_slices, strict=True
+        ):
+            W = np.lib.stride_tricks.as_strided(
+                buf[:, ws], (S, n_out, n_in), (buf.strides[0], n_in * buf.itemsize, buf.itemsize)
+            )
+            out.append((W, buf[:, bs]))  # (S, o, i) and (S, o) views
+        return out
+
+    def _bind(self) -> None:
+        self.g = np.zeros_like(self.T)
+        self.tmp = np.empty_like(self.T)
+        self.params = self._views(self.T)
+        self.grads = self._views(self.g)
+        self.layer_update = [
+            (self.T[:, sl], self.g[:, sl], {k: v[:, sl] for k, v in self.state.items()},
+             self.tmp[:, sl])
+            for sl in self.layout.layer_slices
+        ]
+        self.loss = np.zeros(self.T.shape[0], dtype=self.T.dtype)
+
+    def keep(self, mask: Array) -> None:
+        self.T = np.ascontiguousarray(self.T[mask])
+        self.state = {k: np.ascontiguousarray(v[mask]) for k, v in self.state.items()}
+        self.seeds = self.seeds[mask]
+        self.moved = self.moved[mask]
+        self._bind()
+
+    def frozen(self) -> Array:
+        if not self.track:
+            return np.zeros(self.T.shape[0], dtype=bool)
+        still = ~self.moved
+        if "m" in self.state:
+            still &= (self.state["m"] == 0).all(axis=1)
+        return still
+
+    def step(self, a0: Array, y: Array) -> None:
+        """One update: forward, loss, backward (batched matmul over seeds), update."""
+        params, grads, acts, step = self.params, self.grads, self.acts, self.optimizer.step
+        if self.track:
+            before = [self.T.copy(), *(v.copy() for v in self.state.values())]
+        a_in = np.moveaxis(a0, -1, 0)  # (S or 1, n_in, B)
+        zs, outs = [], []
+        a = a_in
+        for (W, b), act in zip(params, acts, strict=True):
+            z = np.matmul(W, a)  # (S, o, B)
+            z += b[:, :, None]
+            a = act.fn(z)
+            zs.append(z)
+            outs.append(a)
+        err = a - np.moveaxis(y, -1, 0)
+        self.loss += (err * err).sum(axis=(1, 2))
+        B = err.shape[2]
+        dz = err * (2.0 if B == 1 else 2.0 / B)
+        dz *= acts[-1].grad(zs[-1], outs[-1])
+        self.t += 1
+        for l in range(len(params) - 1, -1, -1):
+            a_prev = a_in if l == 0 else outs[l - 1]
+            dW, db = grads[l]
+            dW[...] = np.matmul(dz, np.swapaxes(a_prev, 1, 2))
+            if self.decay:
+                np.copyto(db, params[l][1])
+            else:
+                np.sum(dz, axis=2, out=db)
+            if self.updated:
+                theta, g, state, tmp = self.layer_update[l]
+                step(theta, g, state, self.t, self.hyper, tmp)
+            if l > 0:
+                dz = np.matmul(np.swapaxes(params[l][0], 1, 2), dz)
+                dz *= acts[l - 1].grad(zs[l - 1], outs[l - 1])
+        if not self.updated:
+            step(self.T, self.g, self.state, self.t, self.hyper, self.tmp)
+        if self.track:
+            for old, new in zip(before, [self.T, *self.state.values()], strict=True):
+                self.moved |= (old != new).any(axis=1)
+
+
+@dataclass
+class _Run:
+    """What a training loop hands back to ``train``: per-seed arrays indexed like ``seeds``."""
+
+    loss_hist: Array  # (R, S)
+    first_below: Array  # (levels, S)
+    diverged: Array  # (S,)
+    final_loss: Array  # (S,)
+    min_loss: Array  # (S,)
+    final_theta: Array  # (n_params, S)
+    alive: Array  # ensemble indices of the seeds that did not diverge, ascending
+    epochs_run: int
+
+
+def _acts(config: Config) -> list:
+    L = len(config.layers) - 1
+    return [config.hidden_activation] * (L - 1) + [config.out_activation]
+
+
+def _can_freeze(config: Config) -> bool:
+    """A step-by-step fixed point over one epoch is one forever (see ``train``'s until_settled):
+    every batch that can occur was seen, i.e. not minibatches of shuffled samples."""
+    return config.batch in ("online", "shuffled", "full", 1)
+
+
+def _numpy_loop(config, data, theta0, seeds, rec, levels, watch, monitor, progress,
+                until_settled, matmul=False) -> _Run:
+    """The reference loop: the whole ensemble one epoch at a time with ``_Engine``."""
+    S, E = seeds.size, config.epochs
+    rec_index = {int(e): r for r, e in enumerate(rec)}
+    loss_hist = np.full((rec.size, S), np.nan)
+    first_below = np.full((len(levels), S), -1, dtype=np.int64)  # first epoch at or below each
+    thr = levels.index(config.threshold)
+    diverged = np.full(S, -1, dtype=np.int64)
+    final_loss = np.full(S, np.nan)
+    min_loss = np.full(S, np.inf)
+    final_theta = np.empty_like(theta0)
+    alive = np.arange(S)
+    engine = (_MatmulEngine if matmul else _Engine)(config, data, theta0.copy(), seeds)
+    engine.track = until_settled and _can_freeze(config)
+    prev = np.empty_like(theta0)
+    every = max(1, E // 500)
+    epochs_run = 0
+    if 0 in watch:
+        monitor.observe(0, engine.theta, alive, None)
+    for epoch in range(1, E + 1):
+        np.copyto(prev, engine.theta)
+        loss = engine.epoch(epoch)
+        epochs_run = epoch
+        r = rec_index.get(epoch)
+        if r is not None:
+            loss_hist[r, alive] = loss
+        min_loss[alive] = np.fmin(min_loss[alive], loss)
+        for j, level in enumerate(levels):
+            reached = (loss <= level) & (first_below[j, alive] < 0)
+            if reached.any():
+                first_below[j, alive[reached]] = epoch
+        final_loss[alive] = loss
+        bad = ~(np.isfinite(loss) & np.isfinite(engine.theta.sum(axis=0)))
+        if bad.any():
+            gone = alive[bad]
+            diverged[gone] = epoch
+            final_theta[:, gone] = prev[:, bad]
+            alive = alive[~bad]
+            engine.keep(~bad)
+            prev = np.ascontiguousarray(prev[:, ~bad])
+            if alive.size == 0:
+                break
+        if epoch in watch:
+            monitor.observe(epoch, engine.theta, alive, prev)
+        if progress is not None and (epoch % every == 0 or epoch == E):
+            progress(epoch)
+        if until_settled and ((first_below[thr, alive] >= 0) | engine.frozen()).all():
+            break
+    final_theta[:, alive] = engine.theta
+    return _Run(loss_hist, first_below, diverged, final_loss, min_loss, final_theta, alive,
+                epochs_run)
+
+
+def _compiled_loop(config, data, theta0, seeds, rec, levels, watch, monitor, progress,
+                   until_settled) -> _Run:
+    """The numba kernel in segments: it returns to Python only where the monitor observes
+    (and now and then for ``progress``); with ``until_settled`` each block stops once settled
+    and the others are then brought to the last block's epoch."""
+    from .kernel import Blocks
+
+    E = config.epochs
+    blocks = Blocks(config, data, theta0, seeds, rec, levels, E, block=_BLOCK_OVERRIDE)
+    stops = {e for e in watch if 1 <= e <= E} | {E}
+    if progress is not None:
+        chunk = max(1, E // 100)
+        stops |= set(range(chunk, E, chunk))
+    if monitor is not None and 0 in watch:
+        theta, alive = blocks.live()
+        monitor.observe(0, theta, alive, None)
+    epochs_run = E
+
+    def advance(e: int) -> bool:
+        """Bring every block to epoch e; with until_settled, True once all have settled (and
+        then every block is at the epoch where the last one settled: ``epochs_run``)."""
+        nonlocal epochs_run
+        blocks.run(e, stop_settled=until_settled)
+        if not until_settled:
+            return False
+        if (blocks.settled >= 0).all():
+            epochs_run = int(blocks.epoch.max())
+            blocks.run(epochs_run)  # blocks that settled earlier catch up (still settled)
+            return True
+        blocks.run(e)  # blocks that settled within this segment catch up
+        return False
+
+    for stop in sorted(stops):
+        if stop in watch and stop > 1:  # the monitor also reads the epoch before
+            if advance(stop - 1):
+                break
+            prev, prev_alive = blocks.live()
+        settled = advance(stop)
+        if stop in watch and epochs_run >= stop:
+            theta, alive = blocks.live()
+            if alive.size:
+                prev = prev[:, np.isin(prev_alive, alive)] if stop > 1 else theta0[:, alive]
+                monitor.observe(stop, theta, alive, prev)
+        if progress is not None:
+            progress(min(stop, epochs_run))
+        if settled or (blocks.alive == 0).all():
+            break
+    final_theta = blocks.final()
+    alive = np.flatnonzero(blocks.diverged < 0)
+    if (blocks.alive == 0).all():
+        epochs_run = int(blocks.diverged.max())
+    return _Run(blocks.loss_hist, blocks.first_below, blocks.diverged, blocks.final_loss,
+                blocks.min_loss, final_theta, alive, epochs_run)
+
+
+def _wide(config: Config, data: Dataset) -> bool:
+    """Whether the matmul path beats the kernel (see MATMUL_MIN_WIDTH)."""
+    batch = config.batch
+    B = data.n_samples if batch == "full" else 1 if batch in ("online", "shuffled") else batch
+    return min(B, data.n_samples) >= MATMUL_MIN_BATCH and max(config.layers) >= MATMUL_MIN_WIDTH
+
+
+def _matmul_loop(*args) -> _Run:
+    return _numpy_loop(*args, matmul=True)
+
+
+_BLOCK_OVERRIDE: int | None = None  # seeds per kernel block (tests set it to split ensembles)
+
+
 def train(
     config: Config,
     data: Dataset | None = None,
@@ -228,6 +523,8 @@ def train(
     progress: Callable[[int], None] | None = None,
     initial: Array | None = None,
     thresholds: Sequence[float] = (),
+    engine: str = "compiled",
+    until_settled: bool = False,
 ) -> Result:
     """Train one network per seed, all at once.
 
@@ -240,10 +537,24 @@ def train(
         progress: called now and then with the number of epochs done (e.g. to move a bar).
         initial: optional initial parameters ``(n_params, S)`` instead of drawing them.
         thresholds: extra loss thresholds whose first epochs are recorded in ``epochs_to``.
+        engine: ``compiled`` (the numba kernel, ``diagnostics.kernel``; or the ``matmul``
+            path for batches of wide layers, where that is faster), ``numpy`` (the readable
+            reference in this module) or ``matmul`` (seed-first layout, batched matmul). The
+            kernel agrees with numpy bit for bit where no transcendental function is involved
+            and to round-off otherwise; matmul reorders sums, so it agrees to round-off.
+        until_settled: stop after the first epoch at which every seed is settled: converged,
+            diverged, or frozen — a whole epoch in which no step changed any parameter or
+            optimizer-state value, in a batching mode where that means no later step can
+            (online, shuffled or full; for Adam also m = 0). A dead-ReLU seed is frozen; a
+            seed with a zero gradient whose biases still decay (``bias_update=decay``) or
+            whose momentum still moves it is not, since it can still change (and revive).
+            Unrun epochs' losses stay nan; ``Result.epochs_run`` says how many ran.
 
     Returns:
         A ``Result`` with per-seed outcomes, loss history and initial/final parameters.
     """
+    if engine not in ENGINES:
+        raise ValueError(f"engine {engine!r} is invalid: use one of {', '.join(ENGINES)}")
     data = question_data() if data is None else data
     check_layers(data, config.layers)
     seeds = as_seeds(seeds)
@@ -265,57 +576,22 @@ def train(
     rec = np.arange(1, E + 1) if loss_epochs is None else np.asarray(loss_epochs, dtype=np.int64)
     if rec.size and (rec.min() < 1 or rec.max() > E):
         raise ValueError(f"loss epochs must lie in 1..{E}")
-    rec_index = {int(e): r for r, e in enumerate(rec)}
-    loss_hist = np.full((rec.size, S), np.nan)
     levels = sorted({config.threshold, *map(float, thresholds)})  # loss levels to time
-    first_below = np.full((len(levels), S), -1, dtype=np.int64)  # first epoch at or below each
-    diverged = np.full(S, -1, dtype=np.int64)
-    final_loss = np.full(S, np.nan)
-    min_loss = np.full(S, np.inf)
-    final_theta = np.empty_like(theta0)
-    alive = np.arange(S)
-    engine = _Engine(config, data, theta0.copy(), seeds)
     watch = set() if monitor is None else {int(e) for e in monitor.epochs}
-    prev = np.empty_like(theta0)
-    every = max(1, E // 500)
+    if engine == "compiled" and _wide(config, data):
+        engine = "matmul"
+    loop = {"compiled": _compiled_loop, "numpy": _numpy_loop, "matmul": _matmul_loop}[engine]
     started = time.perf_counter()
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-        if 0 in watch:
-            monitor.observe(0, engine.theta, alive, None)
-        for epoch in range(1, E + 1):
-            np.copyto(prev, engine.theta)
-            loss = engine.epoch(epoch)
-            r = rec_index.get(epoch)
-            if r is not None:
-                loss_hist[r, alive] = loss
-            min_loss[alive] = np.fmin(min_loss[alive], loss)
-            for j, level in enumerate(levels):
-                reached = (loss <= level) & (first_below[j, alive] < 0)
-                if reached.any():
-                    first_below[j, alive[reached]] = epoch
-            bad = ~(np.isfinite(loss) & np.isfinite(engine.theta.sum(axis=0)))
-            if bad.any():
-                gone = alive[bad]
-                diverged[gone] = epoch
-                final_loss[gone] = loss[bad]
-                final_theta[:, gone] = prev[:, bad]
-                alive, loss = alive[~bad], loss[~bad]
-                engine.keep(~bad)
-                prev = np.ascontiguousarray(prev[:, ~bad])
-                if alive.size == 0:
-                    break
-            if epoch in watch:
-                monitor.observe(epoch, engine.theta, alive, prev)
-            if progress is not None and (epoch % every == 0 or epoch == E):
-                progress(epoch)
-            last_loss = loss
+        run = loop(config, data, theta0, seeds, rec, levels, watch, monitor, progress,
+                   until_settled)
         seconds = time.perf_counter() - started
         max_abs_grad = np.full(S, np.nan)
-        if alive.size:
-            final_loss[alive] = last_loss
-            final_theta[:, alive] = engine.theta
-            _, grad, _ = full_gradient(layout, engine.theta, engine.acts, data.X, data.Y)
-            max_abs_grad[alive] = np.abs(grad).max(axis=0)
+        if run.alive.size:
+            live = np.ascontiguousarray(run.final_theta[:, run.alive])
+            _, grad, _ = full_gradient(layout, live, _acts(config), data.X, data.Y)
+            max_abs_grad[run.alive] = np.abs(grad).max(axis=0)
+    first_below, diverged = run.first_below, run.diverged
     to_threshold = first_below[levels.index(config.threshold)]
     outcome = np.full(S, "not_converged", dtype=object)
     outcome[max_abs_grad <= config.stuck_tol] = "stuck"
@@ -328,13 +604,15 @@ def train(
         outcome=outcome.astype(str),
         epochs_to_threshold=to_threshold,
         diverged_epoch=diverged,
-        final_loss=final_loss,
-        min_loss=np.where(np.isinf(min_loss), np.nan, min_loss),
+        final_loss=run.final_loss,
+        min_loss=np.where(np.isinf(run.min_loss), np.nan, run.min_loss),
         max_abs_grad=max_abs_grad,
         loss_epochs=rec,
-        loss=loss_hist,
+        loss=run.loss_hist,
         initial_params=layout.unpack(theta0),
-        final_params=layout.unpack(final_theta),
+        final_params=layout.unpack(run.final_theta),
         seconds=seconds,
         epochs_to={t: first_below[levels.index(t)] for t in sorted(set(map(float, thresholds)))},
+        epochs_run=run.epochs_run,
+        engine=engine,
     )
