@@ -32,6 +32,7 @@ from .optimizers import get_optimizer, init_state
 
 Array = np.ndarray
 OUTCOMES = ("converged", "not_converged", "stuck", "diverged")
+SEGMENT_WORK = 400_000_000  # parameter-sample updates per kernel call (about 0.1-1 s of work)
 ENGINES = ("compiled", "numpy", "matmul")
 # "compiled" runs batches of >= MATMUL_MIN_BATCH samples through layers >= MATMUL_MIN_WIDTH wide
 # by batched matmul. Measured (2-W-W-1 on 64 samples, 128 seeds, single-thread BLAS, medians of
@@ -457,6 +458,10 @@ def _compiled_loop(config, data, theta0, seeds, rec, levels, watch, monitor, pro
     if progress is not None:
         chunk = max(1, E // 100)
         stops |= set(range(chunk, E, chunk))
+    # bounded work per kernel call, so that Ctrl-C and SIGTERM are answered within about a second
+    work = seeds.size * Layout(config.layers).n_params * data.n_samples
+    chunk = max(1, SEGMENT_WORK // max(work, 1))
+    stops |= set(range(chunk, E, chunk))
     if monitor is not None and 0 in watch:
         theta, alive = blocks.live()
         monitor.observe(0, theta, alive, None)
