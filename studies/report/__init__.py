@@ -17,6 +17,8 @@ from studies.run.files import write_text
 from .bundle import Findings
 from .render import render
 
+CORRECTED_PROGRAM = Path(__file__).with_name("corrected_program.py")  # shipped; copied beside
+
 __all__ = ["Findings", "render", "write_report"]
 
 
@@ -26,4 +28,5 @@ def write_report(
     """Write ``out_dir/REPORT.md`` from the studies' findings and metas (by study name)."""
     bundle = Findings.of(findings)
     text = render(bundle, metas, wall_seconds, date=time.strftime("%Y-%m-%d"))
+    write_text(Path(out_dir) / CORRECTED_PROGRAM.name, CORRECTED_PROGRAM.read_text("utf-8"))
     return write_text(Path(out_dir) / "REPORT.md", text)

@@ -21,6 +21,10 @@ VERDICT_ZH = {
 }
 
 
+def _hidden(x: Facts) -> int:
+    return len(x.shape.split("-")) - 2
+
+
 def _overlap(a, b) -> bool:
     return not (a.hi < b.lo or b.hi < a.lo)
 
@@ -37,7 +41,8 @@ def _slow_en(x: Facts) -> list[str]:
             f"in your {x.shape} network, the error reaching the first hidden layer at "
             "initialisation is " + " and ".join(f"{num(s.ratio_z)} ({s.activation})"
                                                 for s in ratios)
-            + " times the one at the last hidden layer; nothing vanishes over two layers.")
+            + f" times the one at the last hidden layer; nothing vanishes over {_hidden(x)} hidden "
+            "layers.")
     for s in x.smooth:
         if s.as_written is None:
             continue
@@ -49,7 +54,7 @@ def _slow_en(x: Facts) -> list[str]:
         if s.linear is not None:
             parts.append(f"with a linear output unit, {ep(s.linear)}")
         out.append("; ".join(parts) + f" (same seeds, {x.budget:,}-epoch budget).")
-    if any(s.halved is not None or s.linear is not None for s in x.smooth):
+    if x.output_isolated:
         out.append("The slowness is the output unit: a sigmoid or tanh output only approaches "
                    "the top of its range, and its slope shrinks exactly where your largest "
                    "targets are.")
@@ -87,7 +92,7 @@ def _relu_en(x: Facts) -> list[str]:
             f"output are off for all {x.n_samples} inputs, the output is the same for every "
             "input, and no update can change it.")
     if r.dead_at_init is not None and r.born_dead is not None:
-        text = (f"Your guess is right: mostly it is the initialisation. Before the first update "
+        text = (f"Your guess is {_guess_en(r)}. Before the first update "
                 f"the output is already off on every input in {pc(r.dead_at_init.share)} of "
                 f"{r.init_seeds:,} seeds; {pc(r.born_dead.share)} of all seeds fail that way")
         if r.died is not None and r.alive is not None:
@@ -103,6 +108,21 @@ def _relu_en(x: Facts) -> list[str]:
                    f"({pc(r.failed_print_dead.share)} of the failed seeds): the error of an "
                    "output stuck at zero.")
     return out
+
+
+def _initialisation_decides(r) -> bool:
+    """Seeds that fail born dead are most of the failures."""
+    return r.failed is not None and r.born_dead.count * 2 > r.failed.count
+
+
+def _guess_en(r) -> str:
+    return ("right: mostly it is the initialisation" if _initialisation_decides(r)
+            else "only partly right: the initialisation decides some of the failures")
+
+
+def _guess_zh(r) -> str:
+    return ("你的猜测是对的：主要原因就是权重初始化。" if _initialisation_decides(r)
+            else "你的猜测只对了一部分：初始化只决定了部分失败。")
 
 
 def _fast_en(x: Facts) -> list[str]:
@@ -157,7 +177,7 @@ def _slow_zh(x: Facts) -> list[str]:
             "**为什么 Sigmoid 和 Tanh 需要这么多个周期。** 原因不是梯度消失：在你的 "
             f"{x.shape} 网络中，初始化时传到第一个隐藏层的误差是最后一个隐藏层的 "
             + "、".join(f"{num(s.ratio_z)} 倍（{s.activation}）" for s in ratios)
-            + "。只有两个隐藏层，梯度根本来不及消失。")
+            + f"。只有 {_hidden(x)} 个隐藏层，梯度根本来不及消失。")
     for s in x.smooth:
         if s.as_written is None:
             continue
@@ -168,7 +188,7 @@ def _slow_zh(x: Facts) -> list[str]:
         if s.linear is not None:
             parts.append(f"把输出单元改为线性，只需 {ep(s.linear)}")
         out.append("；".join(parts) + f"（相同的随机种子，预算 {x.budget:,} 个周期）。")
-    if any(s.halved is not None or s.linear is not None for s in x.smooth):
+    if x.output_isolated:
         out.append("慢的根源在输出单元：Sigmoid 或 Tanh 输出只能无限逼近其取值范围的上限，"
                    "而恰恰在你最大的目标值附近，它的斜率越来越小。")
     return out
@@ -202,7 +222,7 @@ def _relu_zh(x: Facts) -> list[str]:
             f"在训练结束时梯度恰好为零：通往输出的 ReLU 对全部 {x.n_samples} 个输入都处于关闭状态，"
             "网络对任何输入都给出同一个输出，任何更新都无法改变它。")
     if r.dead_at_init is not None and r.born_dead is not None:
-        text = (f"你的猜测是对的：主要原因就是权重初始化。在第一次更新之前，{r.init_seeds:,} 个"
+        text = (f"{_guess_zh(r)}在第一次更新之前，{r.init_seeds:,} 个"
                 f"种子中已有 {pc(r.dead_at_init.share)} 的输出对所有输入都是关闭的；"
                 f"{pc(r.born_dead.share)} 的种子就这样失败（生来即死）")
         if r.died is not None and r.alive is not None:

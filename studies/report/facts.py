@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields, is_dataclass
 from studies.stats.values import Epochs, Rate
 
 from .bundle import Findings
+from .verdicts import asymptote_isolated
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class Facts:
     fixed_tanh: Epochs | None
     fixed_lr: float | None
     linear_neuron: Epochs | None  # a single linear neuron trained like the program
+    output_isolated: bool = False  # changing only the output or its targets rescues seeds
 
 
 def _get(d: dict | None, key):
@@ -137,6 +139,7 @@ def gather(f: Findings) -> Facts:
         fixed_tanh=conv.speeds["tanh"].epochs if conv and "tanh" in conv.speeds else None,
         fixed_lr=conv.lr if conv else None,
         linear_neuron=lin,
+        output_isolated=bool(asymptote_isolated(m)),
     ) if (q or m or v or conv or rf) else Facts(None, None, None, None, (), None, None, None,
                                                 None, None, None)
 

@@ -47,8 +47,8 @@ CHANGES = (  # the corrected program's changes (studies/report/corrected_program
            "at once (the corrected program's HIDDEN)",
            "更宽的隐藏层：单元越多，一层的 ReLU 同时全部关闭的情况就越少（修正程序中的 HIDDEN）"),
     Change('print("%d/%d, error = %f" % ...)', 'print("%d/%d, error = %.3e" % ...)',
-           "print in scientific notation, so that a small error is not shown as 0.000000",
-           "用科学计数法打印，小误差就不会显示成 0.000000"),
+           "print in scientific notation, so that a small error is not shown as `0.000000`",
+           "用科学计数法打印，小误差就不会显示成 `0.000000`"),
 )
 
 LINES = (
@@ -61,7 +61,7 @@ LINES = (
     Line("Dense(4, 1), ReLU()  # or Sigmoid(), Tanh() on the output",
          "puts the hidden activation on the output too: a ReLU output can be off for every "
          "input; a sigmoid or tanh output can only approach the top of its range, where the "
-         "targets of 1.0 sit", "fix_output_activation"),
+         "largest targets sit", "fix_output_activation"),
     Line("self.weights = np.random.randn(...); self.biases = np.random.randn(...)",
          "draws every weight and bias from N(0, 1), whatever the layer's size", "fix_init"),
 )
