@@ -20,7 +20,8 @@ from tests.quick import EPOCHS, SEEDS
 ARM = ["activation", "lr"]
 TABLES = {
     "per_seed": ["part", "variant", "activation", "lr", "seed", "outcome", "step_lr",
-                 "threshold", "epochs", "reached", "epochs_to_threshold", "loss_at_budget",
+                 "threshold", "epochs", "reached", "reached_fine", "epochs_to_threshold",
+                 "loss_at_budget",
                  "printed", "stuck", "max_abs_grad"],
     "asymptote": [*ARM, "variant", "n", "budget", "threshold", "trained_threshold",
                   "reached_count", "reached_share", "reached_ci_low", "reached_ci_high",
@@ -43,6 +44,10 @@ TABLES = {
                                              "dead_initial")
                         for k in ("count", "share", "ci_low", "ci_high")]],
     "printed_signatures": [*ARM, "printed", "count", "failed", "share_of_failed", "signature"],
+    "corrected": [*ARM, "program", "n", "budget", "threshold", "fine",
+                  *[f"{p}_{k}" for p in ("reached", "reached_fine", "reads_zero")
+                    for k in ("count", "share", "ci_low", "ci_high")],
+                  "median", "median_ci_low", "median_ci_high", "q25", "q75"],
 }
 FIGURES = ["asymptote.png", "tail.png", "momentum.png", "dead_output.png"]
 
@@ -110,8 +115,12 @@ def test_grid_pairs_seeds_and_follows_the_options():
     assert all(c.seeds == (0, 5) for c in trained)  # the same seeds: every comparison is paired
     custom = study_grid.cells(StudyOptions(activations=("tanh",), lrs=(0.05,), layers=(2, 3, 1),
                                            seeds=4, epochs=7))
-    assert {c.label_dict["part"] for c in custom} == {"tail", "asymptote", "linear"}
-    assert all(c.config.lr == 0.05 for c in custom if c.label_dict["part"] != "linear")
+    assert {c.label_dict["part"] for c in custom} == {"tail", "asymptote", "linear", "corrected"}
+    assert all(c.config.lr == 0.05 for c in custom
+               if c.label_dict["part"] not in ("linear", "corrected"))
+    corrected = next(c for c in custom if c.label_dict["part"] == "corrected").config
+    assert corrected == PRESETS["corrected"].replace(activation="tanh", epochs=7,
+                                                     layers=(2, 3, 1))
     assert {c.config.layers for c in custom} == {(2, 3, 1), (2, 1)}
     assert next(c for c in custom if c.label_dict["part"] == "tail").config.epochs == 28
 
@@ -305,3 +314,13 @@ def test_revived_seeds():
     zero, revived = study_tables.revived_seeds(epochs, gmax)
     assert list(zero) == [True, True, False, True]
     assert list(revived) == [False, True, False, False]
+
+
+def test_corrected_rows_are_consistent(run):
+    d, _ = run
+    t = read_table(d, "corrected")
+    assert set(t.program) == {"as_written", "corrected", "single_neuron"}
+    assert (t.reached_fine_count <= t.reached_count).all()  # 1e-6 is below the threshold
+    assert (t.reads_zero_count <= t.reached_fine_count).all()  # %f reads 0 only below 5e-7
+    for prefix in ("reached", "reached_fine", "reads_zero"):
+        _rates_ok(t, prefix, t.n)
