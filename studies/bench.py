@@ -7,42 +7,11 @@ import time
 
 from diagnostics.data import question_data
 from diagnostics.monitor import DEFAULT_EVERY, Monitor
-from diagnostics.naive import run_program
 from diagnostics.presets import PRESETS
 from diagnostics.train import train
 from studies.run.cells import Cell, run_cells
 from studies.run.executors import Processes, Sequential
 from studies.run.study import DEFAULT_CHUNK_SEEDS
-
-NAIVE_EPOCHS = 300  # one seed, this many epochs, per naive measurement
-ENGINE_SEED_EPOCHS = 2_000_000  # engine work per measurement (epochs = this / S, within limits)
-
-
-def engine_vs_naive(
-    sizes: list[int], repeats: int, activation: str, dtype: str, scale: float = 1.0
-) -> list[dict]:
-    """Seed-epochs per second of both, per ensemble size; median over interleaved repeats."""
-    config = PRESETS["question"].replace(activation=activation, dtype=dtype)
-    naive_epochs = max(10, int(NAIVE_EPOCHS * scale))
-    rows = []
-    for S in sizes:
-        epochs = engine_epochs(S, scale)
-        cfg = config.replace(epochs=epochs)
-        naive, engine = [], []
-        for r in range(repeats):
-            t = time.perf_counter()
-            run_program(r, activation, naive_epochs, config.lr)
-            naive.append(naive_epochs / (time.perf_counter() - t))
-            result = train(cfg, seeds=S, loss_epochs=[epochs])
-            engine.append(S * epochs / result.seconds)
-        n, e = statistics.median(naive), statistics.median(engine)
-        rows.append({"S": S, "epochs": epochs, "naive": n, "engine": e, "ratio": e / n})
-    return rows
-
-
-def engine_epochs(S: int, scale: float = 1.0) -> int:
-    """Epochs of one engine measurement at ensemble size S."""
-    return int(min(5000 * scale, max(20, ENGINE_SEED_EPOCHS * scale // S)))
 
 
 def instruments_overhead(S: int, epochs: int, repeats: int) -> dict:

@@ -9,43 +9,38 @@ scaling             layers 2-W-W-1 for W = 4, 16, 64, 256 and ten hidden layers 
 compile_times       numba's compile time (fresh cache), loading from a warm cache, in memory.
 
 Every figure is the median over rounds; within a round the contenders run in a shuffled order,
-so machine load (two cores shared with other work) hits all alike. Single thread: BLAS threads
-are limited to one before numpy loads when this module is run as a script.
+so machine load hits all alike. The engines are single-threaded; the matmul path uses BLAS, so
+measure it with OMP_NUM_THREADS=1 (as ``actdiag bench`` is documented to be run).
 
-    python -m studies.speed [--quick]
+``actdiag bench`` prints them (sections engine, scaling, compile).
 """
 
 from __future__ import annotations
 
+import importlib
 import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+import numpy as np
 
-import argparse  # noqa: E402
-import importlib  # noqa: E402
-import platform  # noqa: E402
-import random  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Sequence  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-from diagnostics.data import Dataset, question_data  # noqa: E402
-from diagnostics.naive import run_program  # noqa: E402
-from diagnostics.presets import PRESETS  # noqa: E402
-from diagnostics.train import train  # noqa: E402
+from diagnostics.data import Dataset, question_data
+from diagnostics.naive import run_program
+from diagnostics.presets import PRESETS
+from diagnostics.train import train
 
 _train_module = importlib.import_module("diagnostics.train")
 SIZES = (1, 100, 1000, 10_000, 100_000)
 PROGRAM_EPOCHS = 300  # the user's loop: one seed, this many epochs per measurement
 
 
-def _epochs(work: float, S: int, lo: int = 20, hi: int = 5000) -> int:
+def engine_epochs(work: float, S: int, lo: int = 20, hi: int = 5000) -> int:
+    """Epochs of one measurement of ``work`` seed-epochs at ensemble size S, within [lo, hi]."""
     return int(min(hi, max(lo, work // S)))
 
 
@@ -83,7 +78,7 @@ def program_vs_engines(
                 S = 0
             else:
                 fast = contender == "compiled"  # more work, so its timing is as long as numpy's
-                epochs = _epochs(work * (5 if fast else 1), S, hi=5000 if fast else 2000)
+                epochs = engine_epochs(work * (5 if fast else 1), S, hi=5000 if fast else 2000)
                 res = train(config.replace(epochs=epochs), seeds=S, loss_epochs=[epochs],
                             engine=contender)
                 rate = S * epochs / res.seconds
@@ -199,45 +194,3 @@ def compile_times(repeats: int = 1) -> dict:
                 again.append(float(out[2]))
     return {"compile": statistics.median(cold), "cache_warm": statistics.median(warm),
             "in_memory": statistics.median(again)}
-
-
-def _table(rows: list[dict], columns: list[tuple[str, str, str]]) -> str:
-    lines = ["| " + " | ".join(h for h, _, _ in columns) + " |",
-             "| " + " | ".join("---:" for _ in columns) + " |"]
-    for row in rows:
-        lines.append("| " + " | ".join(format(row[k], f) for _, k, f in columns) + " |")
-    return "\n".join(lines)
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="less work and sizes up to 10,000")
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--only", default="program,scaling,compile")
-    args = p.parse_args(argv)
-    only = set(args.only.split(","))
-    scale = 0.1 if args.quick else 1.0
-    print(f"{platform.processor() or platform.machine()}, numpy {np.__version__}, "
-          f"load average {os.getloadavg()[0]:.2f} at start")
-    if "compile" in only:
-        print(compile_times())
-    if "program" in only:
-        sizes = SIZES[:4] if args.quick else SIZES
-        rows = program_vs_engines(sizes, args.rounds, 2e6 * scale)
-        print(_table(rows, [("S", "S", ",d"), ("program", "program", ",.0f"),
-                            ("numpy", "numpy", ",.0f"), ("compiled", "compiled", ",.0f"),
-                            ("numpy x", "numpy_x", ".1f"), ("compiled x", "compiled_x", ".1f")]))
-    if "scaling" in only:
-        rows = scaling(rounds=args.rounds, work=4e7 * scale)
-        rows += scaling(rounds=args.rounds, work=4e7 * scale, batches=("full",), samples=64)
-        print(_table(rows, [("network", "network", "s"), ("samples", "samples", "d"),
-                            ("batch", "batch", "s"),
-                            ("params", "params", ",d"), ("numpy", "numpy", ",.0f"),
-                            ("kernel", "kernel", ",.0f"), ("matmul", "matmul", ",.0f"),
-                            ("best", "best", "s")]))
-    print(f"load average {os.getloadavg()[0]:.2f} at the end")
-
-
-if __name__ == "__main__":
-    main()

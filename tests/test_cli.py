@@ -546,13 +546,16 @@ def test_bench_engine_table(capsys):
     code, stdout, stderr = cli(capsys, "bench", "--quick", "--sizes", "1,10", "--repeats", 1,
                                "--only", "engine")
     assert code == 0, stderr
-    rows = re.findall(
-        r"(?m)^\s*(\d+)\s+(\d+)\s+([\d,]+)\s+([\d,]+)\s+([\d.]+)x\s*$", stdout
-    )
+    # S, your loop, numpy, compiled, numpy x, compiled x
+    rows = re.findall(r"(?m)^\s*([\d,]+)\s+([\d,]+)\s+([\d,]+)\s+([\d,]+)\s+([\d.]+)x\s+"
+                      r"([\d.]+)x\s*$", stdout)
     assert [int(r[0]) for r in rows] == [1, 10], stdout
     for row in rows:
-        assert float(row[4]) > 0
-        assert int(row[3].replace(",", "")) > 0 and int(row[2].replace(",", "")) > 0
+        rates = [int(x.replace(",", "")) for x in row[1:4]]
+        assert min(rates) > 0
+        # the ratios are the printed rates divided by the user's loop (to print precision)
+        assert float(row[4]) == pytest.approx(rates[1] / rates[0], abs=0.06, rel=0.01)
+        assert float(row[5]) == pytest.approx(rates[2] / rates[0], abs=0.06, rel=0.01)
     assert "instruments overhead" not in stdout
 
 

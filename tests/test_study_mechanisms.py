@@ -122,7 +122,8 @@ def test_grid_pairs_seeds_and_follows_the_options():
     assert corrected == PRESETS["corrected"].replace(activation="tanh", epochs=7,
                                                      layers=(2, 3, 1))
     assert {c.config.layers for c in custom} == {(2, 3, 1), (2, 1)}
-    assert next(c for c in custom if c.label_dict["part"] == "tail").config.epochs == 28
+    assert next(c for c in custom if c.label_dict["part"] == "tail").config.epochs == (
+        7 * study_grid.TAIL_FACTOR)
 
 
 # ---- numbers agree with each other ------------------------------------------------------------

@@ -1,10 +1,14 @@
 """``actdiag bench``: measured speed, printed as tables.
 
-engine       the engine against the user's one-network-at-a-time loop: both run the question's
-             2-4-4-1 network with online SGD over the six samples, faithful quirks on, in one
-             process, interleaved (naive, engine, naive, engine, ...) so that machine load hits
-             both alike; each figure is the median over repeats. Times cover the training loop
-             only (initial draws excluded on both sides).
+engine       the user's one-network-at-a-time loop against the numpy engine and the compiled
+             engine: the question's network (tanh, lr 0.1, online SGD, faithful quirks,
+             float64) at each ensemble size S, in one process, every contender once per round
+             in a shuffled order so that machine load hits all alike; medians over rounds.
+             Times cover the training loop only (initial draws excluded on all sides).
+scaling      wide and deep networks (2-W-W-1 for W = 4, 16, 64, 256; ten hidden layers of 16),
+             online and full batch on the question's data, and full batch on 64 samples:
+             the numpy engine, the compiled kernel and the batched-matmul path.
+compile      numba's compile time from scratch, from its on-disk cache, and in memory.
 instruments  the question's program (ReLU, 5000 epochs) at S = 10,000 with every instrument on
              the default schedule, divided by the same run with none; interleaved, median ratio.
 executor     the cells of the default report (every study), no cache, run in this process and
@@ -15,21 +19,26 @@ executor     the cells of the default report (every study), no cache, run in thi
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 
 import numpy as np
 
 from diagnostics.monitor import DEFAULT_EVERY
 from diagnostics.presets import PRESETS
-from studies.bench import engine_epochs, engine_vs_naive, executor_speedup, instruments_overhead
+from studies.bench import executor_speedup, instruments_overhead
 from studies.cli.options import HelpFormatter, parse_names, parse_number_list
 from studies.registry import STUDIES
 from studies.run.estimate import run_estimate
 from studies.run.study import StudyOptions
+from studies.speed import compile_times, engine_epochs, program_vs_engines, scaling
 
-SECTIONS = ("engine", "instruments", "executor")
+SECTIONS = ("engine", "scaling", "compile", "instruments", "executor")
+ENGINE_WORK = 2e6  # seed-epochs per numpy measurement (the compiled engine gets five times this)
+SCALING_WORK = 4e7  # parameter-seed-epochs per scaling measurement
 EXAMPLES = """examples:
-  actdiag bench                                  # engine and instruments tables (about 2 min)
+  OMP_NUM_THREADS=1 actdiag bench                # engine and instruments tables (single thread)
+  actdiag bench --only scaling                   # wide and deep networks
   actdiag bench --quick --sizes 1,100            # a smoke test in seconds
   actdiag bench --only executor --quick          # the process pool's speed-up
 """
@@ -43,7 +52,8 @@ def add_parser(sub) -> None:
         epilog=EXAMPLES,
         formatter_class=HelpFormatter,
     )
-    p.add_argument("--sizes", default="1,100,1000,10000", help="ensemble sizes S (comma list)")
+    p.add_argument("--sizes", default="1,100,1000,10000,100000",
+                   help="ensemble sizes S (comma list)")
     p.add_argument("--repeats", type=int, default=3, help="interleaved repeats per size")
     p.add_argument("--activation", default="tanh", help="tanh | relu | sigmoid")
     p.add_argument("--dtype", default="float64", help="engine dtype: float64 | float32")
@@ -75,7 +85,7 @@ def check(args: argparse.Namespace) -> tuple[list[str], list[int], float]:
     if "engine" in sections:
         config = PRESETS["question"]
         for S in sizes:
-            epochs = engine_epochs(S, scale)
+            epochs = engine_epochs(5 * ENGINE_WORK * scale, S)
             one = run_estimate(config.replace(epochs=epochs), S, n_samples=6, n_columns=3,
                                loss_rows=1, flags={"seeds": f"--sizes (S = {S})",
                                                    "layers": "--sizes"})
@@ -88,6 +98,12 @@ def run(args: argparse.Namespace) -> int:
     sections, sizes, scale = check(args)
     if "engine" in sections:
         _print_engine(args, sizes, scale)
+    if "scaling" in sections:
+        _print_scaling(args, scale)
+    if "compile" in sections:
+        c = compile_times()
+        print(f"\ncompile: numba kernel from scratch {c['compile']:.1f} s, from the on-disk "
+              f"cache {c['cache_warm']:.2f} s, already in memory {1000 * c['in_memory']:.1f} ms")
     if "instruments" in sections:
         row = instruments_overhead(10_000, int(5000 * scale), args.repeats)
         print(
@@ -112,14 +128,31 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_engine(args: argparse.Namespace, sizes: list[int], scale: float) -> None:
+    rows = program_vs_engines(sizes, args.repeats, ENGINE_WORK * scale)
     print(
-        f"engine vs naive: question program, 2-4-4-1 {args.activation}, online SGD, 6 samples, "
-        f"{args.dtype}; numpy {np.__version__}, Python {platform.python_version()}, "
-        f"median of {args.repeats} interleaved repeats"
+        f"engine: the question's 2-4-4-1 network, tanh, lr 0.1, online SGD, 6 samples, float64; "
+        f"{_machine()}; seed-epochs per second, median of {args.repeats} shuffled rounds"
     )
-    print(f"{'S':>7} {'epochs':>7} {'naive seed-ep/s':>16} {'engine seed-ep/s':>17} {'ratio':>8}")
-    for row in engine_vs_naive(sizes, args.repeats, args.activation, args.dtype, scale):
-        print(
-            f"{row['S']:>7} {row['epochs']:>7} {row['naive']:>16,.0f} {row['engine']:>17,.0f} "
-            f"{row['ratio']:>7.1f}x"
-        )
+    print(f"{'S':>8} {'your loop':>11} {'numpy':>12} {'compiled':>12} {'numpy x':>8} "
+          f"{'compiled x':>11}")
+    for r in rows:
+        print(f"{r['S']:>8,} {r['program']:>11,.0f} {r['numpy']:>12,.0f} {r['compiled']:>12,.0f} "
+              f"{r['numpy_x']:>7.1f}x {r['compiled_x']:>10.1f}x")
+
+
+def _print_scaling(args: argparse.Namespace, scale: float) -> None:
+    rows = scaling(rounds=args.repeats, work=SCALING_WORK * scale)
+    rows += scaling(rounds=args.repeats, work=SCALING_WORK * scale, batches=("full",), samples=64)
+    print(f"\nscaling: the fixed preset (tanh hidden, linear output), 256 seeds; {_machine()}; "
+          f"seed-epochs per second, median of {args.repeats} shuffled rounds")
+    print(f"{'network':>12} {'samples':>8} {'batch':>7} {'params':>8} {'numpy':>11} "
+          f"{'kernel':>11} {'matmul':>11}  fastest")
+    for r in rows:
+        print(f"{r['network']:>12} {r['samples']:>8} {r['batch']:>7} {r['params']:>8,} "
+              f"{r['numpy']:>11,.0f} {r['kernel']:>11,.0f} {r['matmul']:>11,.0f}  {r['best']}")
+
+
+def _machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    return (f"{cpu}, numpy {np.__version__}, BLAS threads "
+            f"{os.environ.get('OMP_NUM_THREADS', 'default')}, load {os.getloadavg()[0]:.1f}")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from diagnostics.activations import get_activation
 from diagnostics.data import spec_size
+from diagnostics.train import ENGINES
 from studies.cli.options import HelpFormatter, parse_layers, parse_number_list
 from studies.registry import STUDIES, findings_in, get_study
 from studies.report import write_report
@@ -21,7 +22,7 @@ from studies.run.study import DEFAULT_CHUNK_SEEDS, STUDY_FILE_SUFFIXES, StudyOpt
 
 CANONICAL_OUT = "reports"  # where a default, full `actdiag report` writes (the committed copy)
 RUN_OPTIONS = ("quick", "seeds", "epochs", "activations", "layers", "lrs", "data", "inputs",
-               "targets")  # options that change what is computed (not where or how fast)
+               "targets", "engine")  # options that change what is computed (to round-off)
 
 STUDY_EXAMPLES = """examples:
   actdiag study causes --quick                   # into runs/report-quick/causes/
@@ -72,6 +73,9 @@ def _add_study_args(p: argparse.ArgumentParser) -> None:
         "--chunk-seeds", type=int, default=DEFAULT_CHUNK_SEEDS,
         help="split cells into chunks of this many seeds; results do not depend on it",
     )
+    p.add_argument("--engine", default="compiled", choices=ENGINES,
+                   help="compiled: the numba kernel; numpy: the readable reference (slower); "
+                   "results agree to round-off")
     p.add_argument("--quiet", action="store_true", help="no progress bars or summary")
 
 
@@ -126,6 +130,7 @@ def options_from_args(args: argparse.Namespace) -> StudyOptions:
         targets=columns.get("targets"),
         cache_dir=None if args.no_cache else args.cache,
         progress=not args.quiet,
+        engine=args.engine,
     )
     n_in, n_out = opts.io_shape()  # validates the data early, before any work
     if opts.layers and (opts.layers[0] != n_in or opts.layers[-1] != n_out):
@@ -148,6 +153,9 @@ def default_out(args: argparse.Namespace) -> str:
             if value != "question":
                 parts.append("data-" + Path(value).stem if not value.startswith("add:")
                              else value.replace(":", "_"))
+        elif name == "engine":
+            if value != "compiled":
+                parts.append(f"engine-{value}")
         elif value is not None:
             parts.append(f"{name}-{value}".replace(",", "_"))
     if not parts:

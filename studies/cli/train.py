@@ -19,8 +19,8 @@ from diagnostics.monitor import DEFAULT_EVERY, Monitor, select_probes
 from diagnostics.optimizers import OPTIMIZERS
 from diagnostics.presets import PRESETS, get_preset
 from diagnostics.probes import GROUPS, PROBES
-from diagnostics.schedules import SCHEDULE_FORMS
-from diagnostics.train import train
+from diagnostics.schedules import SCHEDULE_FORMS, Schedule
+from diagnostics.train import ENGINES, train
 from studies.cli.options import (
     SEEDS_FORMS,
     HelpFormatter,
@@ -170,6 +170,8 @@ SAVED_ENTRIES = {
     "record": ((str, type(None)), "null or a comma list of instruments"),
     "record_every": ((str, type(None)), f"null or a schedule: {SCHEDULE_FORMS}"),
     "command": ((str,), "the command line, as text"),
+    "engine": ((str,), f"the engine that ran: {', '.join(ENGINES)} (informative)"),
+    "epochs_run": ((int,), "epochs actually run (informative)"),
 }
 
 
@@ -261,6 +263,12 @@ def add_parser(sub) -> None:
         help=f"when to record instruments (epoch 0 always): {SCHEDULE_FORMS} "
         f"(default: {DEFAULT_EVERY})",
     )
+    r.add_argument("--engine", default="compiled", choices=ENGINES,
+                   help="compiled: the numba kernel (fast); numpy: the readable reference; "
+                   "matmul: batched matrix products (wide layers). Results agree to round-off")
+    r.add_argument("--until-settled", action="store_true",
+                   help="stop as soon as every seed has converged, diverged or is frozen (no "
+                   "update can change it); loss.csv then has no rows after that epoch")
     r.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(run=run)
 
@@ -352,13 +360,14 @@ def run(args: argparse.Namespace) -> int:
     p = plan(args)
     config, seeds = p["config"], p["seeds"]
     monitor = (
-        Monitor(config, p["data"], seeds, p["record_spec"], _as_list(p["record_epochs"]))
+        Monitor(config, p["data"], seeds, p["record_spec"],
+                Schedule.at(*p["record_epochs"]) if len(p["record_epochs"]) else Schedule.never())
         if p["record_spec"] is not None else None
     )
     with epoch_bar(config.epochs, enabled=not args.quiet, desc=f"{seeds.size} seeds") as bar:
         result = train(
             config, p["data"], seeds, loss_epochs=p["loss_epochs"], monitor=monitor,
-            progress=bar,
+            progress=bar, engine=args.engine, until_settled=args.until_settled,
         )
     record = {
         "config": config.to_dict(),
@@ -368,6 +377,8 @@ def run(args: argparse.Namespace) -> int:
         "record": p["record_spec"],
         "record_every": p["record_every"] if p["record_spec"] is not None else None,
         "command": "actdiag " + " ".join(getattr(args, "argv", sys.argv[1:])),
+        "engine": result.engine,
+        "epochs_run": int(result.epochs_run),  # < epochs: stopped once every seed settled
     }
     out = p["out"] if p["out"] is not None else new_run_dir()
     write_outputs(out, result, record, monitor)
@@ -380,7 +391,3 @@ def run(args: argparse.Namespace) -> int:
         print(summary(result, out, monitor is not None))
     return 0
 
-
-def _as_list(epochs) -> str:
-    """A schedule string for exactly these epochs (what Monitor reads)."""
-    return "list:" + ",".join(str(int(e)) for e in epochs) if len(epochs) else "none"

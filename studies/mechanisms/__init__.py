@@ -28,8 +28,8 @@ g. "Reaches zero": the share of seeds whose printed error ``"%f" % loss`` at the
    0.000000, and the printed values of a dead output (mean y²) and of the mean target (Var y),
    with the share of failed seeds that print each.
 
-Default size: about a minute of training on one core (the tail run is 20,000 epochs rather than
-100,000 for that reason: a run's cost is almost all per-epoch overhead, whatever the seeds).
+Default size: about a minute of training on one core with the compiled engine (the tail run,
+100,000 epochs, is most of it).
 """
 
 from studies.run.study import Study

@@ -51,6 +51,7 @@ class Cell:
     record_every: Schedule = DEFAULT_SCHEDULE  # instrument schedule (epoch 0 always)
     thresholds: tuple[float, ...] = ()  # extra thresholds -> epochs_to_<t> columns
     roles: tuple = ()  # what the study uses the cell for (its own records; not in the result)
+    engine: str = "compiled"  # diagnostics.train's engine (equal results to round-off)
 
     @property
     def label_dict(self) -> dict:
@@ -144,7 +145,7 @@ def run_cell(cell: Cell, progress: bool = False) -> CellResult:
     with epoch_bar(epochs, enabled=progress, desc=_describe(cell)) as moved:
         result = train(
             cell.config, data, seeds, loss_epochs=loss_epochs, monitor=monitor,
-            progress=moved, thresholds=cell.thresholds,
+            progress=moved, thresholds=cell.thresholds, engine=cell.engine,
         )
     labels = cell.label_dict
     outcomes = result.tidy("outcomes") | {"max_abs_grad": result.max_abs_grad}

@@ -54,9 +54,10 @@ def summary(result: Result, out: Path | None = None, recorded: bool = False) -> 
     """A few lines: what ran, outcome counts with shares, median epochs to threshold."""
     c, S = result.config, result.seeds.size
     out_act = c.activation if c.output_activation is None else c.output_activation
+    E = result.epochs_run
     lines = [
-        f"trained {S} seeds x {c.epochs} epochs in {result.seconds:.2f} s "
-        f"({S * c.epochs / max(result.seconds, 1e-9):,.0f} seed-epochs/s): "
+        f"trained {S} seeds x {E} epochs in {result.seconds:.2f} s "
+        f"({S * E / max(result.seconds, 1e-9):,.0f} seed-epochs/s, {result.engine} engine): "
         f"layers {','.join(map(str, c.layers))}, {c.activation} (output {out_act}), "
         f"{c.optimizer} lr {c.lr:g}, batch {c.batch}, data {result.data.name}"
     ]
@@ -65,6 +66,9 @@ def summary(result: Result, out: Path | None = None, recorded: bool = False) -> 
     med = result.median_epochs_to_threshold()
     med_text = "never (fewer than half converged)" if np.isinf(med) else f"{med:g}"
     lines.append(f"  median epochs to threshold {c.threshold:g}: {med_text}")
+    if E < c.epochs:
+        lines.append(f"  stopped after epoch {E:,} of {c.epochs:,}: every seed had settled; "
+                     "loss.csv has no rows after it")
     if out is not None:
         extra = ", metrics.csv, events.csv" if recorded else ""
         lines.append(f"wrote {out}/config.json, loss.csv, outcomes.csv, params.npz{extra}")

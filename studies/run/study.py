@@ -49,6 +49,7 @@ class StudyOptions:
     targets: tuple[str, ...] | None = None  # CSV target columns
     cache_dir: str | None = str(DEFAULT_CACHE)  # None: no cache
     progress: bool = True  # progress bars
+    engine: str = "compiled"  # compiled (numba kernel) | numpy (the readable reference)
 
     def pick(self, name: str, default, quick_default=None):
         """The user's value for ``name``, else the (quick) default."""
@@ -97,7 +98,7 @@ def run_studies(
     stay busy; then each study's tables and figures are written from its own cells.
     """
     started = time.perf_counter()
-    plans = {s.name: s.cells(opts) for s in studies}
+    plans = {s.name: [replace(c, engine=opts.engine) for c in s.cells(opts)] for s in studies}
     results = run_cells(
         [c for cells in plans.values() for c in cells],
         cache_dir=None if opts.cache_dir is None else Path(opts.cache_dir),
