@@ -30,12 +30,14 @@ class Config:
     bias_scale: float = 1.0  # std of normal biases, or the constant value
     rng: str = "legacy"  # legacy: np.random.RandomState(seed), the question's draws | pcg64
     optimizer: str = "sgd"  # OPTIMIZERS
-    lr: float = 0.01  # learning rate
-    momentum: float = 0.9  # momentum / nesterov coefficient
-    beta1: float = 0.9  # Adam
-    beta2: float = 0.999  # Adam
-    rms_decay: float = 0.99  # RMSProp
-    eps: float = 1e-8  # Adam / RMSProp
+    # the optimizer's hyperparameters: meaning and defaults are optimizers.Hyper's (one place);
+    # they are flat fields here so that flags and config.json name them directly
+    lr: float = Hyper.lr
+    momentum: float = Hyper.momentum
+    beta1: float = Hyper.beta1
+    beta2: float = Hyper.beta2
+    rms_decay: float = Hyper.rms_decay
+    eps: float = Hyper.eps
     epochs: int = 5000  # passes over the data
     batch: str | int = "online"  # online (data order) | shuffled (online, per seed) | full | B
     bias_update: str = "gradient"  # gradient | decay: the question's b -= lr*b
@@ -134,7 +136,7 @@ class Config:
     @property
     def hyper(self) -> Hyper:
         """The optimizer hyperparameters."""
-        return Hyper(self.lr, self.momentum, self.beta1, self.beta2, self.rms_decay, self.eps)
+        return Hyper(**{f.name: getattr(self, f.name) for f in dataclasses.fields(Hyper)})
 
     def replace(self, **changes) -> Config:
         """A copy with some fields changed (validated)."""

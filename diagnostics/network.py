@@ -12,7 +12,7 @@ so seed k's numbers do not depend on which other seeds share the ensemble.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -209,6 +209,27 @@ def layer_gradient(
         batch_sum(ws.dz[l], db)
 
 
+def backward(
+    params: list[tuple[Array, Array]],
+    acts: Sequence[Activation],
+    a0: Array,
+    ws: Workspace,
+    grads: list[tuple[Array, Array]],
+    *,
+    bias: bool = True,
+    after_layer: Callable[[int], None] | None = None,
+) -> None:
+    """Walk the layers from the output back: each layer's ``(dW, db)`` into ``grads``, then
+    ``after_layer(l)`` (the training loop updates there), then the error into layer l - 1
+    through W_l as it is at that moment. Needs ``ws.dz[-1]`` set (``output_error``)."""
+    for l in range(len(params) - 1, -1, -1):
+        layer_gradient(l, grads, a0, ws, bias=bias)
+        if after_layer is not None:
+            after_layer(l)
+        if l > 0:
+            backprop_layer(l, params, acts, ws)
+
+
 def full_gradient(
     layout: Layout,
     theta: Array,
@@ -244,8 +265,5 @@ def full_gradient(
     forward(params, acts, a0, ws)
     output_error(ws, acts, y, loss)
     loss /= N
-    for l in range(layout.n_layers - 1, -1, -1):
-        layer_gradient(l, grads, a0, ws)
-        if l > 0:
-            backprop_layer(l, params, acts, ws)
+    backward(params, acts, a0, ws, grads)
     return loss, grad, ws

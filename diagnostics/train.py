@@ -22,10 +22,9 @@ from .initializers import draw_ensemble
 from .network import (
     Layout,
     Workspace,
-    backprop_layer,
+    backward,
     forward,
     full_gradient,
-    layer_gradient,
     output_error,
 )
 from .optimizers import get_optimizer, init_state
@@ -205,24 +204,25 @@ class _Engine:
         self.moved = self.moved[mask]
         self._bind()
 
+    def _quirks(self, l: int) -> None:
+        """The question's quirks at layer l, between its gradient and the error passed back."""
+        if self.decay:
+            np.copyto(self.grads[l][1], self.params[l][1])  # the question's b -= lr * b
+        if self.updated:  # update this layer, then back-propagate through the new weights
+            theta, g, state, tmp = self.layer_update[l]
+            self.optimizer.step(theta, g, state, self.t, self.hyper, tmp)
+
     def step(self, a0: Array, y: Array) -> None:
         """One update on one batch: forward, loss, then backward layer by layer."""
-        params, grads, step = self.params, self.grads, self.optimizer.step
+        params, grads = self.params, self.grads
         ws = self.workspace(a0.shape[1])
         if self.track:
             before = [self.theta.copy(), *(v.copy() for v in self.state.values())]
         forward(params, self.acts, a0, ws)
         output_error(ws, self.acts, y, self.loss)
         self.t += 1
-        for l in range(self.layout.n_layers - 1, -1, -1):
-            layer_gradient(l, grads, a0, ws, bias=not self.decay)
-            if self.decay:
-                np.copyto(grads[l][1], params[l][1])  # the question's b -= lr * b
-            if self.updated:  # update this layer, then back-propagate through the new weights
-                theta, g, state, tmp = self.layer_update[l]
-                step(theta, g, state, self.t, self.hyper, tmp)
-            if l > 0:
-                backprop_layer(l, params, self.acts, ws)
+        backward(params, self.acts, a0, ws, grads, bias=not self.decay,
+                 after_layer=self._quirks if (self.decay or self.updated) else None)
         if not self.updated:
             self.optimizer.step(self.theta, self.g, self.state, self.t, self.hyper, self.tmp)
         if self.track:
