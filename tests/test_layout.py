@@ -21,6 +21,7 @@ LAYERS = {
     **{f"studies.{name}": 4 for name in STUDY_PACKAGES},
     "studies.plots": 3,
     "studies.bench": 3,
+    "studies.speed": 3,
     "studies.stats": 2,
     "studies.run": 2,
     "diagnostics": 0,

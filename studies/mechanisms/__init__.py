@@ -43,4 +43,5 @@ STUDY = Study(
     tables=tables.tables,
     figures=figures.figures,
     findings=findings.findings,
+    captions=figures.CAPTIONS,
 )

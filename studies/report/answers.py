@@ -132,13 +132,20 @@ def _fast_en(x: Facts) -> list[str]:
     text = (f"**Why ReLU is fast when it works.** The seeds that converge need a median of "
             f"{ep(r.converged_median)} epochs: a ReLU output is unbounded, so nothing slows it "
             "near the targets.")
+    if r.reads_zero is not None:
+        text += (f" And {pc(r.reads_zero.share)} of ReLU seeds print `0.000000` after "
+                 f"{x.budget:,} epochs: the \"zero\" you saw is an error too small for six "
+                 "decimals, not an exact zero.")
     if x.fixed_relu is not None and x.fixed_tanh is not None:
-        same = _overlap(x.fixed_relu, x.fixed_tanh)
-        text += (f" Give tanh a linear output and fix the biases, and it needs "
-                 f"{ep(x.fixed_tanh)} epochs against ReLU's {ep(x.fixed_relu)} (lr "
-                 f"{x.fixed_lr:g}): "
-                 + ("as fast — ReLU's speed in your program is its output unit, not ReLU itself."
-                    if same else "the remaining difference is the activation itself."))
+        text += (f" With a linear output and the biases fixed, tanh needs {ep(x.fixed_tanh)} "
+                 f"epochs and ReLU {ep(x.fixed_relu)} (lr {x.fixed_lr:g}): ")
+        if _overlap(x.fixed_relu, x.fixed_tanh):
+            text += "as fast — ReLU's speed in your program is its output unit, not ReLU itself."
+        elif x.fixed_tanh.hi < x.fixed_relu.lo:
+            text += ("tanh is then faster — ReLU's speed in your program is its output unit, "
+                     "not ReLU itself.")
+        else:
+            text += "ReLU stays faster, so part of its speed is the activation itself."
     return [text]
 
 
@@ -244,12 +251,20 @@ def _fast_zh(x: Facts) -> list[str]:
         return []
     text = (f"**为什么 ReLU 一旦奏效就更快。** 收敛的种子所需周期数的中位数是 "
             f"{ep(r.converged_median)}：ReLU 输出没有上界，接近目标值时不会被减速。")
+    if r.reads_zero is not None:
+        text += (f"训练 {x.budget:,} 个周期后，{pc(r.reads_zero.share)} 的 ReLU 种子打印出 "
+                 "`0.000000`：你看到的“零”只是误差小到六位小数显示不出来，并不是真正的零。")
     if x.fixed_relu is not None and x.fixed_tanh is not None:
-        same = _overlap(x.fixed_relu, x.fixed_tanh)
-        text += (f"给 Tanh 一个线性输出并修正偏置后，它只需 {ep(x.fixed_tanh)} 个周期，ReLU 需 "
-                 f"{ep(x.fixed_relu)} 个（学习率 {x.fixed_lr:g}）："
-                 + ("两者一样快——在你的程序里，ReLU 的速度来自它的输出单元，而不是 ReLU 本身。"
-                    if same else "剩下的差别才是激活函数本身造成的。"))
+        text += (f"换成线性输出并修正偏置后，Tanh 需要 {ep(x.fixed_tanh)} 个周期，ReLU 需要 "
+                 f"{ep(x.fixed_relu)} 个（学习率 {x.fixed_lr:g}）：")
+        if _overlap(x.fixed_relu, x.fixed_tanh):
+            text += ("两者一样快——在你的程序里，ReLU 的速度来自它的输出单元，"
+                     "而不是 ReLU 本身。")
+        elif x.fixed_tanh.hi < x.fixed_relu.lo:
+            text += ("此时 Tanh 反而更快——在你的程序里，ReLU 的速度来自它的输出单元，"
+                     "而不是 ReLU 本身。")
+        else:
+            text += "ReLU 仍然更快，所以它的速度有一部分来自激活函数本身。"
     return [text]
 
 

@@ -51,6 +51,7 @@ def render(f: Findings, metas: dict, wall_seconds: float | None = None, date: st
         "",
         verdict_section(f, v),
         "",
+        *corrected_section(f),
         "## The evidence, study by study",
         "",
         answer_one(f),
@@ -84,6 +85,39 @@ def _figure(metas: dict, study: str, name: str) -> list[str]:
         return []
     caption = meta.get("captions", {}).get(name, "")
     return [f"![{study}: {name}]({study}/{name})", "", *([f"_{caption}_", ""] if caption else [])]
+
+
+PROGRAM_NAMES = {"as_written": "your program", "corrected": "corrected program",
+                 "single_neuron": "single linear neuron"}
+
+
+def corrected_section(f: Findings) -> list[str]:
+    """The corrected program's measured results beside the program and the minimal model."""
+    m = f.mechanisms
+    if m is None or not m.programs:
+        return []
+    out = ["## The corrected program", "",
+           "[`corrected_program.py`](corrected_program.py) is your program with the changes "
+           "listed in the short answer, each marked `# CHANGED:`; `python corrected_program.py` "
+           "runs it, and the toolkit's `corrected` preset reproduces it seed for seed. Measured "
+           f"on the same seeds, {m.budget:,}-epoch budget:", "",
+           f"| program | activation | lr | seeds | loss ≤ {m.threshold:g} | loss ≤ {m.fine:g} | "
+           "median epochs (95% CI) | prints `0.000000` |",
+           "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    order = {"as_written": 0, "corrected": 1, "single_neuron": 2}
+    for (act, lr, program), r in sorted(m.programs.items(),
+                                        key=lambda kv: (order[kv[0][2]], kv[0][0])):
+        e = r.epochs
+        median = (f"{e.median:,.0f} ({_ci(e.lo, e.budget)}–{_ci(e.hi, e.budget)})" if e.measured
+                  else f"> {e.budget:,}")
+        out.append(f"| {PROGRAM_NAMES[program]} | {act} | {lr_text(lr)} | {r.reached.n:,} | "
+                   f"{share_ci(r.reached)} | {share_ci(r.reached_fine)} | {median} | "
+                   f"{pct(r.reads_zero.share)} |")
+    return [*out, ""]
+
+
+def _ci(x: float, budget: int) -> str:
+    return f">{budget:,}" if math.isinf(x) else f"{x:,.0f}"
 
 
 def mechanism_sections(f: Findings, metas: dict) -> list[str]:
