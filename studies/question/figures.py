@@ -92,7 +92,7 @@ def _loss_figure(tables_dir: Path, out_dir: Path) -> Path:
                                 color=plots.color(act), alpha=0.15, linewidth=0)
                 ax.plot(part.epoch, plots.positive(part["median"]), color=plots.color(act),
                         linestyle=OUTCOME_LINES.get(outcome, ":"), linewidth=1.6,
-                        label=f"{act}, {outcome.replace('_', ' ')} ({int(part.n.max())} seeds)")
+                        label=f"{act}, {outcome.replace('_', ' ')}")
             s = samples[(samples.lr == lr) & (samples.activation == act)]
             for _, one in s.groupby("seed"):
                 ax.plot(one.epoch, plots.positive(one.loss), color=plots.color(act),
@@ -157,7 +157,7 @@ def _long_figure(tables_dir: Path, out_dir: Path) -> Path:
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("epoch loss (mean squared error)")
-    ax.set_title("Long run of the user's program: median and IQR over the seeds that reached "
+    ax.set_title("Long run of the user's program\nmedian and IQR over the seeds that reached "
                  "the threshold")
     plots.legend_outside(ax, title="activation")
     return plots.save(fig, out_dir / "long_run.png")

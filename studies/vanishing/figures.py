@@ -290,8 +290,11 @@ def _heatmap_figure(tables_dir: Path, out_dir: Path, column: str) -> Path:
     inits = _ordered(t.init, INITS)
     epochs = np.sort(t.epoch.unique())  # one column per recording, shared by every panel
     nrows, ncols = max(len(acts), 1), max(len(inits), 1)
-    fig, axes = _panels(nrows, ncols, panel=(3.0, 2.1), left=0.7, right=1.6, top=0.6,
-                        bottom=0.55, wgap=0.12, hgap=0.45, sharex=True, sharey=True)
+    # wider panels when there are few, so that the title and the colour bar stay readable; a
+    # third title line when some pairs are left out
+    fig, axes = _panels(nrows, ncols, panel=(max(3.0, 6.0 / ncols), 2.1 if nrows > 1 else 3.0),
+                        left=0.7, right=1.6, top=1.0 if left_out else 0.7, bottom=0.55,
+                        wgap=0.12, hgap=0.45, sharex=True, sharey=True)
     values = t[column].to_numpy(dtype=float) * (100.0 if saturation else 1.0)
     if saturation:
         top = max(10.0, math.ceil(np.nanmax(values) / 10.0) * 10.0) if values.size else 100.0
@@ -320,6 +323,7 @@ def _heatmap_figure(tables_dir: Path, out_dir: Path, column: str) -> Path:
                               if not saturation else np.ma.masked_invalid(data),
                               aspect="auto", origin="lower", interpolation="nearest",
                               norm=norm, cmap=cmap, extent=extent)
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # layers are whole numbers
             if not saturation and (data == 0).any():  # exact zeros in their own colour
                 ax.imshow(np.ma.masked_where(data != 0, np.ones_like(data)), aspect="auto",
                           origin="lower", interpolation="nearest", cmap=ZERO_CMAP,
