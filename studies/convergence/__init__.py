@@ -21,12 +21,4 @@ from studies.run.study import Study
 
 from . import figures, findings, grid, tables
 
-STUDY = Study(
-    name=grid.NAME,
-    title=grid.TITLE,
-    cells=grid.cells,
-    tables=tables.tables,
-    figures=figures.figures,
-    findings=findings.findings,
-    captions=figures.CAPTIONS,
-)
+STUDY = Study.of(grid, tables, figures, findings)

@@ -83,6 +83,14 @@ class Study:
     findings: Callable[[Path], object]  # tables_dir -> the numbers the report quotes
     captions: dict[str, str] = field(default_factory=dict)  # figure file -> caption
 
+    @classmethod
+    def of(cls, grid, tables, figures, findings) -> Study:
+        """A study from its package's four modules: ``grid`` (NAME, TITLE, cells), ``tables``
+        (tables), ``figures`` (figures, CAPTIONS) and ``findings`` (findings)."""
+        return cls(name=grid.NAME, title=grid.TITLE, cells=grid.cells, tables=tables.tables,
+                   figures=figures.figures, findings=findings.findings,
+                   captions=figures.CAPTIONS)
+
 
 def run_studies(
     studies: list[Study],
