@@ -40,6 +40,8 @@ def read_metrics(out: Path) -> pd.DataFrame:
     assert not wide.duplicated(KEYS).any()
     long = wide.melt(id_vars=CONFIG_COLUMNS + KEYS, var_name="metric", value_name="value")
     return long.dropna(subset=["value"]).reset_index(drop=True)
+
+
 OUTCOME_COLUMNS = ["seed", "outcome", "epochs_to_threshold", "final_loss"]  # first, in order
 RUN_FILES = {"config.json", "loss.csv", "outcomes.csv", "params.npz"}
 # question preset with a linear output: converged, not_converged and diverged seeds in 50 epochs
