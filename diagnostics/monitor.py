@@ -49,6 +49,20 @@ def select_probes(record: str | Iterable[str]) -> list[str]:
     return list(dict.fromkeys(picked))
 
 
+def probe_rows(acts, names: Iterable[str]) -> list[tuple[int, str]]:
+    """The (layer, probe) pairs recorded for these activations: what each recording stores per
+    seed (layer 0 = the whole network; a probe only on the layers it applies to)."""
+    acts = list(acts)
+    rows: list[tuple[int, str]] = []
+    for name in names:
+        probe = PROBES[name]
+        if probe.scope == "network":
+            rows.append((0, name))
+        else:
+            rows.extend((l + 1, name) for l, act in enumerate(acts) if probe.applies(act))
+    return rows
+
+
 class Recorder:
     """Probe values on a schedule, stored per (epoch, row, seed); rows are (layer, probe).
 
@@ -70,13 +84,7 @@ class Recorder:
         self.epochs = np.asarray(epochs, dtype=np.int64)
         self._index = {int(e): r for r, e in enumerate(self.epochs)}
         names = select_probes(record)
-        self.rows: list[tuple[int, str]] = []  # (layer, probe); layer 0 = whole network
-        for name in names:
-            probe = PROBES[name]
-            if probe.scope == "network":
-                self.rows.append((0, name))
-            else:
-                self.rows.extend((l + 1, name) for l in range(L) if probe.applies(self.acts[l]))
+        self.rows = probe_rows(self.acts, names)  # (layer, probe); layer 0 = whole network
         self.values = np.full((self.epochs.size, len(self.rows), self.seeds.size), np.nan)
         self.track_events = "dead_fraction" in names or "network_dead" in names
         self._rect_layers = [l for l in range(L) if self.acts[l].rectifier]
@@ -127,6 +135,36 @@ class Recorder:
             "metric": metric[k].astype(str),
             "value": self.values[r, k, s],
         }
+
+    def wide_layout(self) -> tuple[list[int], list[str]]:
+        """``(layers, metrics)`` of the wide table: its layer values and metric columns."""
+        layers = sorted({layer for layer, _ in self.rows})
+        metrics = list(dict.fromkeys(name for _, name in self.rows))
+        return layers, metrics
+
+    def wide(self, lo: int = 0, hi: int | None = None) -> dict[str, Array]:
+        """Columns seed, epoch, layer, then one per metric, for ensemble positions ``lo:hi``.
+
+        One row per (seed, epoch, layer) in that order, layer 0 holding the network metrics;
+        a metric that does not apply to a layer is nan there, and rows with no value at all
+        (a seed after it diverged) are left out. The same values as ``tidy()``, pivoted; only
+        the chunk's rows are built, so a writer can stream the table seed chunk by chunk.
+        """
+        hi = self.seeds.size if hi is None else min(hi, self.seeds.size)
+        layers, metrics = self.wide_layout()
+        li = {layer: i for i, layer in enumerate(layers)}
+        mi = {name: i for i, name in enumerate(metrics)}
+        n, R, Ly, M = max(0, hi - lo), self.epochs.size, len(layers), len(metrics)
+        block = np.full((n, R, Ly, M), np.nan)
+        for k, (layer, name) in enumerate(self.rows):
+            block[:, :, li[layer], mi[name]] = self.values[:, k, lo:hi].T
+        block = block.reshape(n * R * Ly, M)
+        keep = ~np.isnan(block).all(axis=1)
+        s, r, lay = (np.indices((n, R, Ly)).reshape(3, -1)[:, keep])
+        cols = {"seed": self.seeds[lo:hi][s], "epoch": self.epochs[r],
+                "layer": np.asarray(layers, dtype=np.int64)[lay]}
+        kept = block[keep]
+        return cols | {name: kept[:, j] for j, name in enumerate(metrics)}
 
     def events(self) -> dict[str, Array]:
         """Columns seed, epoch, layer, unit, event for every born_dead / died / revived."""

@@ -28,6 +28,7 @@ from .network import (
     output_error,
 )
 from .optimizers import get_optimizer, init_state
+from .schedules import Schedule, schedule
 
 Array = np.ndarray
 OUTCOMES = ("converged", "not_converged", "stuck", "diverged")
@@ -518,12 +519,34 @@ def _matmul_loop(*args) -> _Run:
 _BLOCK_OVERRIDE: int | None = None  # seeds per kernel block (tests set it to split ensembles)
 
 
+LOSS_HISTORY_LIMIT = 25_000_000  # values (200 MB) train keeps by default (loss_epochs=None)
+
+
+def loss_history_epochs(loss_epochs, seeds: int, epochs: int) -> Array:
+    """The epochs ``train`` keeps the loss at (see its ``loss_epochs``), checked."""
+    if loss_epochs is None:
+        if seeds * epochs > LOSS_HISTORY_LIMIT:
+            raise ValueError(
+                f"keeping the loss of every epoch would take {seeds:,} seeds x {epochs:,} epochs "
+                f"= {seeds * epochs * 8 / 1e9:.1f} GB, above the default limit of "
+                f"{LOSS_HISTORY_LIMIT * 8 / 1e6:.0f} MB: pass loss_epochs, e.g. 'log:500' or "
+                "the epochs you need"
+            )
+        return np.arange(1, epochs + 1, dtype=np.int64)
+    if isinstance(loss_epochs, (str, Schedule)):
+        return schedule(loss_epochs, epochs, first=1)
+    rec = np.asarray(loss_epochs, dtype=np.int64)
+    if rec.size and (rec.min() < 1 or rec.max() > epochs):
+        raise ValueError(f"loss epochs must lie in 1..{epochs}")
+    return rec
+
+
 def train(
     config: Config,
     data: Dataset | None = None,
     seeds: int | Iterable[int] = 1,
     *,
-    loss_epochs: Sequence[int] | Array | None = None,
+    loss_epochs: Sequence[int] | Array | str | Schedule | None = None,
     monitor: Monitor | None = None,
     progress: Callable[[int], None] | None = None,
     initial: Array | None = None,
@@ -537,7 +560,12 @@ def train(
         config: the run's configuration.
         data: the dataset (default: the question's six pairs).
         seeds: a count n (seeds 0..n-1) or the seeds themselves.
-        loss_epochs: epochs (1..epochs) at which to keep the loss; default every epoch.
+        loss_epochs: epochs (1..epochs) at which to keep the loss, or a schedule
+            (``"log:500"``, ``Schedule.every(10)``; see ``diagnostics.schedules``). The default,
+            None, keeps every epoch when that history holds at most ``LOSS_HISTORY_LIMIT``
+            values (seeds x epochs, 8 bytes each: 200 MB) and otherwise raises a ValueError
+            naming its size, so that a default never allocates gigabytes silently; pass a
+            schedule (or the explicit epochs) to keep more.
         monitor: called at ``monitor.epochs`` with the parameters (see ``diagnostics.monitor``).
         progress: called now and then with the number of epochs done (e.g. to move a bar).
         initial: optional initial parameters ``(n_params, S)`` instead of drawing them.
@@ -578,9 +606,7 @@ def train(
                 f"{(layout.n_params, seeds.size)}"
             )
     S, E = seeds.size, config.epochs
-    rec = np.arange(1, E + 1) if loss_epochs is None else np.asarray(loss_epochs, dtype=np.int64)
-    if rec.size and (rec.min() < 1 or rec.max() > E):
-        raise ValueError(f"loss epochs must lie in 1..{E}")
+    rec = loss_history_epochs(loss_epochs, S, E)
     levels = sorted({config.threshold, *map(float, thresholds)})  # loss levels to time
     watch = set() if monitor is None else {int(e) for e in monitor.epochs}
     if engine == "compiled" and _wide(config, data):

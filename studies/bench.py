@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import statistics
+import tempfile
 import time
+from pathlib import Path
+
+import pandas as pd
 
 from diagnostics.data import question_data
 from diagnostics.monitor import DEFAULT_EVERY, Monitor
@@ -11,28 +15,42 @@ from diagnostics.presets import PRESETS
 from diagnostics.train import train
 from studies.run.cells import Cell, run_cells
 from studies.run.executors import Processes, Sequential
+from studies.run.files import write_csv
+from studies.run.outputs import write_metrics
 from studies.run.study import DEFAULT_CHUNK_SEEDS
 
 
 def instruments_overhead(S: int, epochs: int, repeats: int) -> dict:
-    """Run time with every instrument on the default schedule / run time with none."""
+    """Training alone against training + observing + writing the instruments' tables.
+
+    Every instrument on the default schedule; the tables (metrics.csv, events.csv) are written
+    as ``actdiag train`` writes them, into a temporary folder. Runs alternate which goes first.
+    """
     config = PRESETS["question"].replace(epochs=epochs)
     data = question_data()
-    bare, monitored, own, records = [], [], [], 0
+    bare, monitored, observe, write, records = [], [], [], [], 0
     for r in range(repeats):
         for with_monitor in (r % 2 == 1, r % 2 == 0):  # alternate which runs first
-            monitor = Monitor(config, data, range(S), "all", DEFAULT_EVERY) if with_monitor \
-                else None
+            if not with_monitor:
+                bare.append(train(config, data, S, loss_epochs=[epochs]).seconds)
+                continue
+            monitor = Monitor(config, data, range(S), "all", DEFAULT_EVERY)
             seconds = train(config, data, S, loss_epochs=[epochs], monitor=monitor).seconds
-            (monitored if with_monitor else bare).append(seconds)
-            if monitor:
-                records = monitor.epochs.size
-                own.append(seconds / (seconds - monitor.seconds))
+            started = time.perf_counter()
+            with tempfile.TemporaryDirectory() as tmp:
+                write_metrics(Path(tmp) / "metrics.csv", monitor)
+                write_csv(Path(tmp) / "events.csv", pd.DataFrame(monitor.events()))
+            written = time.perf_counter() - started
+            records = monitor.epochs.size
+            monitored.append(seconds + written)
+            observe.append(seconds)
+            write.append(written)
     ratios = [m / b for m, b in zip(monitored, bare, strict=True)]
     return {
         "S": S, "epochs": epochs, "records": records, "bare": statistics.median(bare),
+        "observed": statistics.median(observe), "written": statistics.median(write),
         "monitored": statistics.median(monitored), "ratio": statistics.median(ratios),
-        "own": statistics.median(own),
+        "train_ratio": statistics.median([o / b for o, b in zip(observe, bare, strict=True)]),
     }
 
 

@@ -28,6 +28,20 @@ from studies.cli import main
 from studies.cli.train import CONFIG_FLAGS
 
 LAYERS = (2, 4, 4, 1)  # the question's network
+KEYS = ["seed", "epoch", "layer"]
+CONFIG_COLUMNS = ["activation", "output_activation", "init", "optimizer", "lr", "batch"]
+
+
+def read_metrics(out: Path) -> pd.DataFrame:
+    """metrics.csv (wide: a column per metric) melted to one row per value (Monitor.tidy's)."""
+    wide = pd.read_csv(out / "metrics.csv")
+    assert list(wide.columns[:9]) == CONFIG_COLUMNS + KEYS
+    assert set(wide.columns[9:]) <= set(PROBES)
+    assert not wide.duplicated(KEYS).any()
+    long = wide.melt(id_vars=CONFIG_COLUMNS + KEYS, var_name="metric", value_name="value")
+    return long.dropna(subset=["value"]).reset_index(drop=True)
+
+
 OUTCOME_COLUMNS = ["seed", "outcome", "epochs_to_threshold", "final_loss"]  # first, in order
 RUN_FILES = {"config.json", "loss.csv", "outcomes.csv", "params.npz"}
 # question preset with a linear output: converged, not_converged and diverged seeds in 50 epochs
@@ -265,10 +279,10 @@ def test_record_every_alongside_config_overrides_it(capsys, tmp_path):
     first, again = tmp_path / "first", tmp_path / "again"
     train_ok(capsys, first, "--seeds", 3, "--epochs", 30, "--quiet", "--record", "dead",
              "--record-every", "list:0,10,30")
-    assert set(pd.read_csv(first / "metrics.csv")["epoch"]) == {0, 10, 30}
+    assert set(read_metrics(first)["epoch"]) == {0, 10, 30}
     train_ok(capsys, again, "--config", first / "config.json", "--record-every", "list:0,20",
              "--quiet")
-    assert set(pd.read_csv(again / "metrics.csv")["epoch"]) == {0, 20}
+    assert set(read_metrics(again)["epoch"]) == {0, 20}
 
 
 def test_config_json_records_the_command_run(capsys, tmp_path):
@@ -287,7 +301,7 @@ def test_record_all_writes_metrics_and_events_consistent_with_params(capsys, tmp
     stdout = train_ok(capsys, out, "--seeds", 5, "--epochs", 50, "--record", "all")
     assert "metrics.csv" in stdout and "events.csv" in stdout
     assert {p.name for p in out.iterdir()} == RUN_FILES | {"metrics.csv", "events.csv"}
-    metrics = pd.read_csv(out / "metrics.csv")
+    metrics = read_metrics(out)
     events = pd.read_csv(out / "events.csv")
     assert {"seed", "epoch", "layer", "metric", "value", "activation", "lr"} <= set(metrics)
     assert list(events.columns) == ["seed", "epoch", "layer", "unit", "event"]
@@ -327,11 +341,14 @@ def test_record_dead_on_a_list_schedule(capsys, tmp_path):
     out = tmp_path / "run"
     train_ok(capsys, out, "--seeds", 5, "--epochs", 50, "--quiet", "--record", "dead",
              "--record-every", "list:0,10,50")
-    metrics = pd.read_csv(out / "metrics.csv")
+    metrics = read_metrics(out)
     events = pd.read_csv(out / "events.csv")
     assert sorted(set(metrics["epoch"])) == [0, 10, 50]
     assert set(metrics["metric"]) == {"dead_fraction", "network_dead"}
     assert len(metrics) == 3 * 5 * (3 + 1)  # epochs x seeds x (3 ReLU layers + network)
+    wide = pd.read_csv(out / "metrics.csv")
+    assert len(wide) == 3 * 5 * (3 + 1)  # one row per seed, epoch and layer
+    assert list(wide.columns[9:]) == ["dead_fraction", "network_dead"]
     assert set(events["epoch"]) <= {0, 10, 50}
     config = json.loads((out / "config.json").read_text())
     assert config["record"] == "dead" and config["record_every"] == "list:0,10,50"
@@ -343,7 +360,7 @@ def test_full_batch_epoch_loss_is_the_recorded_loss_one_epoch_earlier(capsys, tm
     train_ok(capsys, out, "--preset", "fixed", "--batch", "full", "--lr", "0.05", "--seeds", 4,
              "--epochs", 20, "--quiet", "--record", "loss", "--record-every", "all")
     loss = pd.read_csv(out / "loss.csv").set_index(["seed", "epoch"])["loss"]
-    metrics = pd.read_csv(out / "metrics.csv")
+    metrics = read_metrics(out)
     recorded = metrics[metrics["metric"] == "loss"].assign(epoch=lambda f: f["epoch"] + 1)
     recorded = recorded[recorded["epoch"] <= 20].set_index(["seed", "epoch"])["value"]
     assert len(recorded) == len(loss) == 4 * 20

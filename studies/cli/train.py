@@ -15,7 +15,7 @@ from diagnostics.activations import ACTIVATIONS
 from diagnostics.config import Config
 from diagnostics.data import check_layers, load_data, spec_size
 from diagnostics.initializers import BIAS_INITS, INITIALIZERS
-from diagnostics.monitor import DEFAULT_EVERY, Monitor, select_probes
+from diagnostics.monitor import DEFAULT_EVERY, Monitor, probe_rows, select_probes
 from diagnostics.optimizers import OPTIMIZERS
 from diagnostics.presets import PRESETS, get_preset
 from diagnostics.probes import GROUPS, PROBES
@@ -307,6 +307,9 @@ def plan(args: argparse.Namespace) -> dict:
     record_spec = _pick(args.record, saved, "record", None)
     record_every = str(_pick(args.record_every, saved, "record_every", DEFAULT_EVERY))
     probes = len(select_probes(record_spec)) if record_spec is not None else 0
+    L = len(config.layers) - 1
+    acts = [config.hidden_activation] * (L - 1) + [config.out_activation]
+    values = len(probe_rows(acts, select_probes(record_spec))) if probes else 0
     E = config.epochs
     if loss_spec == "auto":
         loss_spec = "every:1" if n_seeds * E <= AUTO_LOSS_ROWS else "log:500"
@@ -316,6 +319,7 @@ def plan(args: argparse.Namespace) -> dict:
         config, n_seeds, n_samples=data.n_samples, n_columns=data.n_inputs + data.n_outputs,
         loss_rows=loss_rows, record_rows=record_rows if probes else 0, probes=probes,
         loss_spec=f"--loss-every {loss_spec}", record_spec=f"--record-every {record_every}",
+        streamed=True, record_values=values,
     )
     estimate.check()
     # now cheap to materialise

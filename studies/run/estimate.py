@@ -4,9 +4,10 @@ Nothing here allocates in proportion to the request: seeds, schedules and datase
 from their specs, so ``--seeds 1000000000`` or ``--loss-every log:1000000000000`` is refused in
 microseconds instead of exhausting the machine. The estimates are deliberately rough and lean
 towards *allowing* a run: memory is a lower-bound sketch of the arrays the engine, the monitor
-and the tidy tables hold at once; time assumes a fast machine. A run is refused only when even
-that cannot fit: more memory than a safety fraction of what is available, or more than
-``MAX_DAYS`` of computing.
+and the tables hold at once (``actdiag train`` streams its tables to files in chunks, so only
+its stored arrays grow with the run; a study's cells hold long tables whole); time assumes a
+fast machine. A run is refused only when even that cannot fit: more memory than a safety
+fraction of what is available, or more than ``MAX_DAYS`` of computing.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ STEP_SECONDS = 2e-6  # at least this per update step (numpy call overhead), fast
 SEED_WORK_SECONDS = 5e-10  # at least this per seed x sample x parameter x epoch, fast machine
 CHUNK_BYTES = 4096  # bookkeeping per chunk of a cell (its Cell, future, cache path)
 ROW_BYTES = 8  # one numeric cell of a table
+WRITER_ROWS = 200_000  # rows a streaming table writer formats at once (studies.run.outputs)
 KEPT = ("the loss", "instruments", "per-seed")  # parts of a cell's result kept after it ran
 
 
@@ -221,6 +223,8 @@ def run_estimate(
     flags: dict[str, str] | None = None,
     loss_spec: str = "",
     record_spec: str = "",
+    streamed: bool = False,
+    record_values: int | None = None,
 ) -> Estimate:
     """Memory and time of training ``seeds`` seeds of ``config`` with its outputs kept.
 
@@ -232,6 +236,11 @@ def run_estimate(
         probes: instruments recorded; labels: label columns added to every tidy row.
         flags: the command's flags that reduce each part (keys: seeds, layers, data, loss, record,
             epochs).
+        streamed: the tables are streamed to files in chunks (``actdiag train``): only the
+            stored arrays (loss history, instrument values) grow with the run, plus one chunk
+            of the writer. Otherwise (a study's cells) the long tables are held whole.
+        record_values: values each recording stores per seed (``Recorder.rows``), when known;
+            else ``probes x (layers + 1)``, an upper bound.
     """
     f = {"seeds": "--seeds", "layers": "--layers", "data": "--data", "loss": "--loss-every",
          "record": "--record-every or --record", "epochs": "--epochs", **(flags or {})}
@@ -240,6 +249,13 @@ def run_estimate(
     L = len(config.layers) - 1
     B = batch_rows(config.batch, N)
     width = 3 + labels  # seed, epoch, value + labels
+    values = probes * (L + 1) if record_values is None else record_values
+    if streamed:
+        loss_bytes = 1.0 * loss_rows * S * ROW_BYTES  # the history array only
+        record_bytes = 1.0 * record_rows * values * S * ROW_BYTES  # Recorder.values only
+    else:  # the arrays and the long tables built from them
+        loss_bytes = 3.0 * loss_rows * S * width * ROW_BYTES
+        record_bytes = 3.0 * record_rows * probes * (L + 1) * S * (width + 3) * ROW_BYTES
     parts = {
         f"parameters ({S} seeds x {P} parameters)": (
             14.0 * P * S * ROW_BYTES, f"{f['seeds']} or {f['layers']}"),
@@ -247,13 +263,19 @@ def run_estimate(
             4.0 * U * (B + N) * S * ROW_BYTES, f"{f['seeds']}, {f['layers']} or {f['data']}"),
         f"the data ({N} samples)": (3.0 * N * n_columns * ROW_BYTES, f["data"]),
         f"the loss history ({S} seeds x {loss_rows} epochs{loss_spec and ' of ' + loss_spec})": (
-            3.0 * loss_rows * S * width * ROW_BYTES, f"{f['loss']} or {f['seeds']}"),
+            loss_bytes, f"{f['loss']} or {f['seeds']}"),
         f"instruments ({S} seeds x {record_rows} epochs"
-        f"{record_spec and ' of ' + record_spec} x {probes * (L + 1)} values)": (
-            3.0 * record_rows * probes * (L + 1) * S * (width + 3) * ROW_BYTES,
-            f"{f['record']} or {f['seeds']}"),
+        f"{record_spec and ' of ' + record_spec} x {values} values)": (
+            record_bytes, f"{f['record']} or {f['seeds']}"),
         f"per-seed outcomes ({S} seeds)": (S * (20 + labels) * ROW_BYTES, f["seeds"]),
     }
+    if streamed:
+        # one chunk of a table being written: its arrays, the frame and pandas' text buffers
+        parts["the table writer (one chunk)"] = (
+            4.0 * WRITER_ROWS * (width + 6 + max(values, 1)) * ROW_BYTES, f["seeds"])
+        if probes:  # per-unit events: at most one born_dead per unit, and some died / revived
+            parts[f"instrument events ({S} seeds x {U} units)"] = (
+                3.0 * 5 * U * S * ROW_BYTES, f"{f['record']} or {f['seeds']}")
     if config.batch not in ("online", "full"):
         parts[f"shuffle orders ({S} seeds x {N} samples)"] = (
             3.0 * N * S * ROW_BYTES, f"{f['seeds']} or {f['data']}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -52,6 +52,24 @@ def write_json(path: str | os.PathLike, obj) -> Path:
 def write_csv(path: str | os.PathLike, frame) -> Path:
     """Write a DataFrame as CSV (no index) atomically."""
     return write_with(path, lambda tmp: frame.to_csv(tmp, index=False))
+
+
+def write_csv_chunks(path: str | os.PathLike, frames: Iterable) -> Path:
+    """Write DataFrames one after another as one CSV (the first one's header) atomically.
+
+    Only one chunk is in memory at a time, so a table of any length is written in bounded memory.
+    An empty iterable writes nothing but is an error: give at least one (possibly empty) frame.
+    """
+    def writer(tmp: Path) -> None:
+        first = True
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
+            for frame in frames:
+                frame.to_csv(fh, header=first, index=False)
+                first = False
+        if first:
+            raise ValueError(f"no table to write to {os.fspath(path)!r}")
+
+    return write_with(path, writer)
 
 
 def check_output_dir(path: str | os.PathLike, flag: str = "--out") -> Path:

@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from diagnostics.config import Config
 from diagnostics.monitor import Monitor
 from diagnostics.train import Result
-from studies.run.files import write_csv, write_json, write_with
+from studies.run.estimate import WRITER_ROWS
+from studies.run.files import write_csv, write_csv_chunks, write_json, write_with
+
+CHUNK_ROWS = WRITER_ROWS  # rows of a table formatted at once (bounds the writer's memory)
 
 
 def write_outputs(out: Path, result: Result, record: dict, monitor: Monitor | None = None) -> None:
-    """config.json, loss.csv, outcomes.csv, params.npz (+ metrics.csv, events.csv), atomically."""
+    """config.json, loss.csv, outcomes.csv, params.npz (+ metrics.csv, events.csv), atomically.
+
+    The long tables are streamed in chunks (``CHUNK_ROWS``): the memory they take while written
+    is bounded, whatever the number of seeds and epochs.
+    """
     if monitor is not None:
-        write_csv(out / "metrics.csv", metrics_frame(monitor))
+        write_metrics(out / "metrics.csv", monitor)
         write_csv(out / "events.csv", pd.DataFrame(monitor.events()))
-    write_csv(out / "loss.csv", pd.DataFrame(result.tidy("loss")))
+    write_loss(out / "loss.csv", result)
     write_csv(out / "outcomes.csv", pd.DataFrame(result.tidy("outcomes")))
     arrays = {"seeds": result.seeds}
     for l, ((w0, b0), (w1, b1)) in enumerate(
@@ -33,11 +42,10 @@ def _save_npz(path: Path, arrays: dict) -> None:
         np.savez_compressed(fh, **arrays)
 
 
-def metrics_frame(monitor: Monitor) -> pd.DataFrame:
-    """The monitor's tidy rows with the configuration columns first."""
-    c = monitor.config
-    frame = pd.DataFrame(monitor.tidy())
-    config_cols = {
+def config_columns(config: Config) -> dict:
+    """The configuration columns that lead every row of metrics.csv."""
+    c = config
+    return {
         "activation": c.activation,
         "output_activation": c.output_activation or c.activation,
         "init": c.init,
@@ -45,9 +53,52 @@ def metrics_frame(monitor: Monitor) -> pd.DataFrame:
         "lr": c.lr,
         "batch": str(c.batch),
     }
-    for i, (name, value) in enumerate(config_cols.items()):
+
+
+def _with_config(columns: dict, config: Config) -> pd.DataFrame:
+    frame = pd.DataFrame(columns)
+    for i, (name, value) in enumerate(config_columns(config).items()):
         frame.insert(i, name, value)
     return frame
+
+
+def metrics_chunks(monitor: Monitor, chunk_rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+    """metrics.csv in seed chunks: configuration columns, seed, epoch, layer, one per metric."""
+    layers, _ = monitor.wide_layout()
+    per_seed = max(1, monitor.epochs.size * len(layers))
+    step = max(1, chunk_rows // per_seed)
+    S = monitor.seeds.size
+    for lo in range(0, max(S, 1), step):
+        yield _with_config(monitor.wide(lo, lo + step), monitor.config)
+
+
+def write_metrics(path: Path, monitor: Monitor, chunk_rows: int = CHUNK_ROWS) -> Path:
+    """Stream the monitor's values to ``path`` in the wide format, seed chunk by seed chunk."""
+    return write_csv_chunks(path, metrics_chunks(monitor, chunk_rows))
+
+
+def metrics_frame(monitor: Monitor) -> pd.DataFrame:
+    """The whole of metrics.csv as one frame (wide: a column per metric), for small runs."""
+    return pd.concat(list(metrics_chunks(monitor)), ignore_index=True)
+
+
+def loss_chunks(result: Result, chunk_rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+    """loss.csv (seed, epoch, loss; rows by epoch then seed) in chunks of recorded epochs."""
+    R, S = result.loss.shape
+    step = max(1, chunk_rows // max(S, 1))
+    for lo in range(0, max(R, 1), step):
+        loss = result.loss[lo : lo + step]
+        keep = ~np.isnan(loss)
+        yield pd.DataFrame({
+            "seed": np.broadcast_to(result.seeds, loss.shape)[keep],
+            "epoch": np.broadcast_to(result.loss_epochs[lo : lo + step, None], loss.shape)[keep],
+            "loss": loss[keep],
+        })
+
+
+def write_loss(path: Path, result: Result, chunk_rows: int = CHUNK_ROWS) -> Path:
+    """Stream ``result.tidy("loss")``'s rows to ``path``, a chunk of epochs at a time."""
+    return write_csv_chunks(path, loss_chunks(result, chunk_rows))
 
 
 def summary(result: Result, out: Path | None = None, recorded: bool = False) -> str:
