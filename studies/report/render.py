@@ -441,6 +441,16 @@ def _momentum_row(c: CausesFindings) -> Ranked | None:
 # ---- advice -----------------------------------------------------------------------------------
 
 
+def _clear(r: Ranked, neutral: float) -> bool:
+    """The effect's interval lies on one side of ``neutral`` (no change)."""
+    e = r.effect
+    return not math.isnan(e.lo) and (e.hi < neutral or e.lo > neutral)
+
+
+def _mark(r: Ranked, neutral: float) -> str:
+    return "" if _clear(r, neutral) else "(≈) "
+
+
 def advice(f: Findings) -> str:
     c, rf = f.causes, f.relu_failure
     lines = []
@@ -449,17 +459,24 @@ def advice(f: Findings) -> str:
                   "median": "median epochs, changed / program"}
         for (arm, lr) in c.arms:
             for metric, title in titles.items():
-                rows = sorted((r for r in c.ranking if r.arm == arm and r.lr == lr
-                               and r.metric == metric), key=lambda r: r.effect.value)
+                neutral = 0.0 if metric == "failed" else 1.0
+                rows = [r for r in c.ranking if r.arm == arm and r.lr == lr
+                        and r.metric == metric]
                 if not rows:
                     continue
+                # changes whose interval excludes no effect, ranked; the others after them, in
+                # the table's order and marked, since their order is not known
+                clear = sorted((r for r in rows if _clear(r, neutral)),
+                               key=lambda r: r.effect.value)
+                rows = clear + [r for r in rows if not _clear(r, neutral)]
                 lines += [f"**{arm} at lr {lr_text(lr)}: {title}** (causes study; 95% CI"
                           + ("; rescued / killed seeds of the program's seeds" if metric == "failed"
                              else "") + "):", ""]
                 if metric == "failed":
                     lines += ["| change | effect | 95% CI | rescued | killed |",
                               "| --- | ---: | --- | ---: | ---: |"]
-                    lines += [f"| {r.label} | {100 * r.effect.value:+.1f} points | "
+                    lines += [f"| {_mark(r, neutral)}{r.label} | "
+                              f"{100 * r.effect.value:+.1f} points | "
                               f"{100 * r.effect.lo:+.1f} to {100 * r.effect.hi:+.1f} | "
                               f"{r.rescued} | {r.killed} |" for r in rows]
                 else:
@@ -469,7 +486,10 @@ def advice(f: Findings) -> str:
                         mark = {"at_most": "≤ ", "at_least": "≥ "}.get(e.bound, "")
                         value = "n/a" if math.isnan(e.value) else f"× {mark}{e.value:.2g}"
                         ci = "n/a" if math.isnan(e.lo) else f"{e.lo:.2g} to {e.hi:.2g}"
-                        lines.append(f"| {r.label} | {value} | {ci} |")
+                        lines.append(f"| {_mark(r, neutral)}{r.label} | {value} | {ci} |")
+                if len(clear) < len(rows):
+                    lines.append("")
+                    lines.append("_(≈) the interval includes no change: not ranked._")
                 lines.append("")
     if rf is not None and rf.levels:
         best = sorted((lv for lv in rf.levels if not lv.is_baseline),
