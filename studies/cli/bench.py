@@ -23,7 +23,7 @@ from diagnostics.monitor import DEFAULT_EVERY
 from diagnostics.presets import PRESETS
 from studies.bench import engine_epochs, engine_vs_naive, executor_speedup, instruments_overhead
 from studies.cli.options import HelpFormatter, parse_names, parse_number_list
-from studies.registry import STUDIES
+from studies.registry import REPORT_STUDIES, STUDIES
 from studies.run.estimate import run_estimate
 from studies.run.study import StudyOptions
 
@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         )
     if "executor" in sections:
         opts = StudyOptions(quick=args.quick, cache_dir=None, progress=False)
-        cells = [c for study in STUDIES.values() for c in study.cells(opts)]
+        cells = [c for n in REPORT_STUDIES for c in STUDIES[n].cells(opts)]
         row = executor_speedup(cells, args.workers)
         print(
             f"\nexecutor: the {'quick' if args.quick else 'default'} report's {row['cells']} "
