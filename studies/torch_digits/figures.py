@@ -97,8 +97,8 @@ def _loss(tables_dir: Path, out_dir: Path) -> Path:
 def _dead(tables_dir: Path, out_dir: Path) -> Path:
     t = read_table(tables_dir, "dead_fraction")
     lrs = t.lr.nunique()
-    fig, axes = plots.figure(1, 2, width=10.0, height=3.8, squeeze=False)
-    ax, ax2 = axes[0]
+    fig, axes = plots.figure(2, 1, width=7.0, height=3.0, sharex=True, squeeze=False)
+    ax, ax2 = axes[:, 0]
     for (act, lr, layer), p in t.groupby(["activation", "lr", "layer"], sort=False):
         style = LAYER_STYLES[(int(layer) - 1) % len(LAYER_STYLES)]
         label = f"{_label(act, lr, lrs)}, layer {int(layer)}"
@@ -109,14 +109,14 @@ def _dead(tables_dir: Path, out_dir: Path) -> Path:
                  markersize=2.5, label=label)
     for a in (ax, ax2):
         a.set_xscale("log")
-        a.set_xlabel("epoch (initialisation drawn at 0.5)")
         a.set_ylim(bottom=0)
+    ax2.set_xlabel("epoch (initialisation drawn at 0.5)")
     ax.set_ylabel("dead units, mean over seeds (% of layer)")
     ax.set_title("Dead units per hidden layer")
     ax2.set_ylabel("seeds with at least one dead unit (%)")
     ax2.set_title("Seeds with any dead unit in the layer")
     plots.suptitle(fig, "Digits MLP: dead units (pre-activation <= 0 on all 1797 images)")
-    plots.legend_outside(ax2)
+    plots.legend_outside(ax)
     return plots.save(fig, out_dir / "dead_fraction.png")
 
 
@@ -125,7 +125,7 @@ def _profile(tables_dir: Path, out_dir: Path) -> Path:
     t = t[t.metric == "grad_norm_W"]
     lrs = t.lr.nunique()
     whens = [w for w in ("initial", "final") if w in set(t.when)]
-    fig, axes = plots.figure(1, len(whens), width=9.0, height=3.8, sharey=True, squeeze=False)
+    fig, axes = plots.figure(1, len(whens), width=4.2, height=3.8, sharey=True, squeeze=False)
     for ax, when in zip(axes[0], whens, strict=True):
         part = t[t.when == when]
         groups = list(part.groupby(["activation", "lr"], sort=False))
@@ -136,7 +136,7 @@ def _profile(tables_dir: Path, out_dir: Path) -> Path:
                         label=_label(act, lr, lrs))
         ax.set_yscale("log")
         ax.set_xticks(sorted(part.layer.unique()))
-        ax.set_xlabel("layer (1 = first hidden; last = output)")
+        ax.set_xlabel("layer (last = output)")
         ax.set_title(f"{when} (epoch {int(part.epoch.max())})")
     axes[0, 0].set_ylabel("||dL/dW_l|| (median, IQR over seeds)")
     plots.suptitle(fig, "Digits MLP: gradient norm per layer")
