@@ -1,4 +1,5 @@
-"""Regression datasets: the question's six pairs, the add-two-numbers task, and CSV files.
+"""Regression datasets: the question's six pairs, the add-two-numbers task, scikit-learn's 8x8
+digits as one-hot regression (``digits``; needs scikit-learn), and CSV files.
 
 Every problem with user input raises ``ValueError`` with a one-line message that names the bad
 value and what is accepted.
@@ -12,6 +13,7 @@ import operator
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from os import PathLike, fspath
 from pathlib import Path
 
@@ -72,6 +74,22 @@ def question_data() -> Dataset:
     X = [[0.1, 0.2], [0.5, 0.3], [0.2, 0.4], [0.3, 0.7], [0.5, 0.5], [0.4, 0.3]]
     Y = [[0.3], [0.8], [0.6], [1.0], [1.0], [0.7]]
     return Dataset("question", np.array(X), np.array(Y))
+
+
+def digits_data() -> Dataset:
+    """scikit-learn's 8x8 digits (1797 images, shipped with it, no download) as regression: X
+    (1797, 64) with each pixel standardized over the dataset (constant pixels left at 0), Y
+    (1797, 10) the one-hot class."""
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise ValueError("data 'digits' needs scikit-learn: pip install "
+                         "'activation-diagnostics[torch]' (or scikit-learn)") from None
+    X, y = load_digits(return_X_y=True)
+    X = X.astype(np.float64)
+    std = X.std(axis=0)
+    X = (X - X.mean(axis=0)) / np.where(std > 0, std, 1.0)
+    return Dataset("digits", X, np.eye(10)[y])
 
 
 def _fmt(x: float) -> str:
@@ -361,7 +379,8 @@ def load_data(
     """Dataset named by a command-line spec.
 
     Args:
-        spec: "question", "add:N", "add:N:LOW:HIGH", "add:N:LOW:HIGH:SEED", a CSV file path,
+        spec: "question", "digits", "add:N", "add:N:LOW:HIGH", "add:N:LOW:HIGH:SEED", a CSV
+            file path,
             or "scaled:FACTOR:SPEC" (SPEC's data with the targets multiplied by FACTOR > 0).
         inputs: CSV input columns (see ``load_csv``); only for a CSV file.
         targets: CSV target columns (see ``load_csv``); only for a CSV file.
@@ -385,11 +404,13 @@ def load_data(
             )
     if spec.startswith("scaled:") or spec == "scaled":
         return _parse_scaled_spec(spec, inputs, targets)
-    if spec == "question" or spec.startswith("add:") or spec == "add":
+    if spec in ("question", "digits") or spec.startswith("add:") or spec == "add":
         if inputs is not None or targets is not None:
             raise ValueError(f"input/target columns apply only to CSV data, not to {spec!r}")
         if spec == "question":
             return question_data()
+        if spec == "digits":
+            return _digits_cached()
         return _parse_add_spec(spec)
     try:
         is_file = Path(spec).is_file()
@@ -400,6 +421,11 @@ def load_data(
     raise ValueError(
         f"unknown data {spec!r}: use 'question', {ADD_SPEC_FORM!r} or a path to a CSV file"
     )
+
+
+@lru_cache(maxsize=1)
+def _digits_cached() -> Dataset:
+    return digits_data()
 
 
 def spec_size(spec: object) -> tuple[int, int] | None:

@@ -737,3 +737,67 @@ def mlp(layers: Iterable[int], activation: Callable[[], nn.Module] = nn.ReLU) ->
         if i < len(sizes) - 2:
             mods.append(activation())
     return nn.Sequential(*mods)
+
+
+# ---- named models: a cell of a study can train a torch model described by a Config --------------
+
+# toolkit activation name -> the torch module with the same function (LeakyReLU: Config's slope)
+TORCH_MODULES: dict[str, Callable[..., nn.Module]] = {
+    "relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "elu": nn.ELU, "selu": nn.SELU,
+    "silu": nn.SiLU, "softplus": nn.Softplus, "softsign": nn.Softsign,
+    "gelu": lambda: nn.GELU(approximate="tanh"),
+}
+
+
+def _hidden_module(config) -> Callable[[], nn.Module]:
+    if config.activation == "leaky_relu":
+        return lambda: nn.LeakyReLU(config.leaky_slope)
+    if config.activation not in TORCH_MODULES:
+        raise ValueError(f"activation {config.activation!r} has no torch module here: use one of "
+                         f"{', '.join(['leaky_relu', *TORCH_MODULES])}")
+    return TORCH_MODULES[config.activation]
+
+
+def _torch_mlp(config) -> Callable[[], nn.Module]:
+    if (config.output_activation or config.activation) != "identity":
+        raise ValueError("model 'mlp' has a linear output: use output_activation='identity'")
+    act = _hidden_module(config)
+    return lambda: mlp(config.layers, act)
+
+
+# model name -> (Config -> make_model); the Config gives layers and activation, the model its
+# own initialisation (mlp: PyTorch's default for nn.Linear; Config.init is not used)
+TORCH_MODELS: dict[str, Callable] = {"mlp": _torch_mlp}
+
+
+def model_maker(name: str, config) -> Callable[[], nn.Module]:
+    """``make_model()`` of the registered model ``name`` built as ``config`` describes."""
+    if name not in TORCH_MODELS:
+        raise ValueError(f"unknown torch model {name!r}: use one of {', '.join(TORCH_MODELS)}")
+    return TORCH_MODELS[name](config)
+
+
+def optimizer_maker(config) -> Callable[[Iterable[Tensor]], torch.optim.Optimizer]:
+    """``make_optimizer(params)`` for ``config.optimizer`` with the Config's hyperparameters."""
+    c = config
+    makers = {
+        "sgd": lambda p: torch.optim.SGD(p, lr=c.lr),
+        "momentum": lambda p: torch.optim.SGD(p, lr=c.lr, momentum=c.momentum),
+        "nesterov": lambda p: torch.optim.SGD(p, lr=c.lr, momentum=c.momentum, nesterov=True),
+        "adam": lambda p: torch.optim.Adam(p, lr=c.lr, betas=(c.beta1, c.beta2), eps=c.eps),
+        "rmsprop": lambda p: torch.optim.RMSprop(p, lr=c.lr, alpha=c.rms_decay, eps=c.eps),
+    }
+    if c.optimizer not in makers:
+        raise ValueError(f"optimizer {c.optimizer!r} has no torch form: use one of "
+                         f"{', '.join(makers)}")
+    return makers[c.optimizer]
+
+
+def run_config(name: str, config, data: Dataset | tuple, seeds, **kwargs) -> TorchResult:
+    """``run_seeds`` on the registered model ``name``: epochs, batch, threshold, stuck_tol, dtype
+    and the optimizer from ``config``; ``kwargs`` as ``run_seeds`` (loss_every, record, ...)."""
+    return run_seeds(
+        model_maker(name, config), optimizer_maker(config), data, seeds, config.epochs,
+        batch=config.batch, threshold=config.threshold, stuck_tol=config.stuck_tol,
+        dtype=getattr(torch, config.dtype), **kwargs,
+    )

@@ -65,3 +65,85 @@ def executor_speedup(cells: list[Cell], workers: int | None) -> dict:
     seq, (par, n) = times["sequential"][0], times["processes"]
     return {"cells": len(cells), "sequential": seq, "processes": par, "workers": n,
             "speedup": seq / par}
+
+
+# --- the torch adapter: the instruments' overhead, and vmap against a loop over seeds ----------
+# Needs the optional extra torch (and scikit-learn for the digits network); imported lazily.
+# Wall time is taken around ``run_seeds``, which also reports the time spent observing
+# (``monitor.seconds``); on a shared machine the ratio of two separate runs is noisy, the ratio
+# inside one run (training plus observing over training alone) less so.
+
+TORCH_QUESTION_LAYERS = (2, 4, 4, 1)
+TORCH_DIGITS_LAYERS = (64, 32, 32, 10)
+
+
+def torch_workloads(quick: bool = False) -> dict[str, dict]:
+    """The question's network (online SGD) and the digits MLP (batches of 32), ReLU."""
+    from torch import nn
+
+    from diagnostics.data import load_data
+    from diagnostics.torch_adapter import mlp
+
+    return {
+        "question 2-4-4-1 relu, online": dict(
+            make_model=lambda: mlp(TORCH_QUESTION_LAYERS, nn.ReLU), data=question_data(),
+            batch="online", lr=0.01, epochs=100 if quick else 1000,
+            loop_epochs=10 if quick else 50,
+        ),
+        "digits 64-32-32-10 relu, batch 32": dict(
+            make_model=lambda: mlp(TORCH_DIGITS_LAYERS, nn.ReLU), data=load_data("digits"),
+            batch=32, lr=0.05, epochs=2 if quick else 5, loop_epochs=1,
+        ),
+    }
+
+
+def torch_timed_run(w: dict, seeds: int, epochs: int, **kw) -> tuple[float, object]:
+    """(wall seconds, result) of one ``run_seeds`` call on workload ``w`` (plain SGD)."""
+    import torch
+
+    from diagnostics.torch_adapter import run_seeds
+
+    lr = w["lr"]
+    started = time.perf_counter()
+    res = run_seeds(w["make_model"], lambda p: torch.optim.SGD(p, lr=lr), w["data"], seeds,
+                    epochs, batch=w["batch"], **kw)
+    return time.perf_counter() - started, res
+
+
+def torch_hook_overhead(w: dict, seeds: int = 100, every: str = DEFAULT_EVERY) -> dict:
+    """Vectorized training with and without every instrument on ``every``: the time ratio."""
+    plain, _ = torch_timed_run(w, seeds, w["epochs"], vectorize=True)
+    recorded, res = torch_timed_run(w, seeds, w["epochs"], vectorize=True, record="all",
+                                    record_every=every)
+    return {
+        "seeds": seeds, "epochs": w["epochs"], "schedule": every,
+        "recordings": int(res.monitor.epochs.size),
+        "plain_s": plain, "recorded_s": recorded, "ratio": recorded / plain,
+        "observing_s": res.monitor.seconds,
+        "ratio_inside_run": res.seconds / (res.seconds - res.monitor.seconds),
+    }
+
+
+def torch_vmap_vs_loop(w: dict, seeds: int = 100) -> dict:
+    """Seed-epochs per second, vectorized (vmap) and one seed after another, no instruments."""
+    vec, _ = torch_timed_run(w, seeds, w["loop_epochs"], vectorize=True)
+    loop, _ = torch_timed_run(w, seeds, w["loop_epochs"], vectorize=False)
+    n = seeds * w["loop_epochs"]
+    return {"seeds": seeds, "epochs": w["loop_epochs"], "vmap_seed_epochs_per_s": n / vec,
+            "loop_seed_epochs_per_s": n / loop, "speedup": loop / vec}
+
+
+def torch_measure(seeds: int = 100, quick: bool = False) -> list[dict]:
+    """Both measurements on every workload, one row each (with torch's thread count)."""
+    import torch
+
+    rows = []
+    for name, w in torch_workloads(quick).items():
+        torch_timed_run(w, 2, 1, vectorize=True, record="all")  # warm up both paths
+        torch_timed_run(w, 2, 1, vectorize=False)
+        threads = torch.get_num_threads()
+        rows.append({"workload": name, "measure": "hook_overhead", "threads": threads}
+                    | torch_hook_overhead(w, seeds))
+        rows.append({"workload": name, "measure": "vmap_vs_loop", "threads": threads}
+                    | torch_vmap_vs_loop(w, seeds))
+    return rows

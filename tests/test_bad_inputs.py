@@ -97,6 +97,7 @@ FILES = {  # other files the rows use
     "one.csv": "a\n1\n2\n",
     "foreign/keep.txt": "not ours\n",
     "mine/question/notes.txt": "not a study's file\n",
+    "model.py": "def make_model():\n    raise AssertionError('never called')\n",
 }
 
 ROWS: list[tuple[str, str, str]] = [
@@ -327,6 +328,16 @@ ROWS: list[tuple[str, str, str]] = [
     # --- list and the command itself -------------------------------------------------------
     ("list-extra-argument", "list everything", "everything"),
     ("command-bogus", "fly --high", "'fly'"),
+    # --- train --model (torch) ----------------------------------------------------------------
+    ("train-model-no-file", f"{T} --model nofile.py:make_model", "file 'nofile.py' not found"),
+    ("train-model-no-function", f"{T} --model model.py:build", "has no function 'build'"),
+    ("train-model-no-colon", f"{T} --model model.py", "use FILE.py:FUNCTION"),
+    ("train-model-engine-flag", f"{T} --model model.py:make_model --layers 2,4,1",
+     "--layers describes the engine's network"),
+    ("train-model-preset", f"{T} --model model.py:make_model --preset fixed", "--preset"),
+    ("train-model-batch", f"{T} --model model.py:make_model --batch zero", "--batch 'zero'"),
+    ("train-model-lr", f"{T} --model model.py:make_model --lr -1", "--lr -1"),
+    ("train-model-big-batch", f"{T} --model model.py:make_model --batch 7", "batch 7"),
 ]
 
 
@@ -393,3 +404,23 @@ def test_bad_input_in_a_real_process(row_id, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "studies.cli", *args], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
     check_refusal(proc.returncode, proc.stderr, expected, before, tmp_path)
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (f"{T} --model model.py:make_model", "--model needs torch, which is not installed: pip "
+     "install 'activation-diagnostics[torch]'"),
+    ("study torch_digits --quick --out out --quiet",
+     "study torch_digits needs torch: pip install 'activation-diagnostics[torch]'"),
+], ids=["train-model", "study-torch-digits"])
+def test_without_torch_the_torch_commands_say_what_to_install(argv, expected, tmp_path,
+                                                               monkeypatch, capsys):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a, **k: None if name == "torch" else real(name, *a, **k))
+    monkeypatch.chdir(tmp_path)
+    args = prepare(tmp_path, shlex.split(argv))
+    before = tree(tmp_path)
+    code = main(args)
+    check_refusal(code, capsys.readouterr().err, expected, before, tmp_path)

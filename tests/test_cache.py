@@ -216,12 +216,20 @@ def test_every_cell_field_but_roles_is_in_the_key(monkeypatch):
         "study": "other", "labels": (("activation", "x"),), "config": cell.config.replace(lr=0.5),
         "seeds": (0, 2), "data": "add:6", "loss_every": type(cell.loss_every).every(3),
         "record": None, "record_every": type(cell.record_every).at(0, 5),
-        "thresholds": (0.5,),
+        "thresholds": (0.5,), "model": "mlp",
     }
     for name, value in changed.items():
         assert replace(cell, **{name: value}).key() != key, name
     monkeypatch.setattr(np, "__version__", "0.0.0")
     assert cell.key() != key  # numpy's version too
+
+
+def test_a_torch_cells_key_covers_the_torch_version(monkeypatch):
+    cell = replace(study_grid.cells(OPTS)[0], model="mlp")
+    key = cell.key()
+    monkeypatch.setattr(cache, "_torch_version", lambda: "0.0.0")
+    assert cell.key() != key
+    assert replace(cell, model=None).key() == replace(cell, model=None).key()
 
 
 # --- workers ---------------------------------------------------------------------------------

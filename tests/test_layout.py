@@ -11,7 +11,7 @@ import studies
 
 ROOT = Path(studies.__file__).parent
 STUDY_PACKAGES = ("question", "causes", "convergence", "vanishing", "relu_failure",
-                  "mechanisms")
+                  "mechanisms", "torch_digits")
 # higher imports lower; equal layers only within one package
 LAYERS = {
     "studies": 7,  # the package docstring only

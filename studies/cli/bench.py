@@ -14,11 +14,16 @@ instruments  the question's program (ReLU, 5000 epochs) at S = 10,000 with every
 executor     the cells of the default report (every study), no cache, run in this process and
              then on local worker processes (one per core): wall times and the speed-up. Takes
              as long as two reports (about a quarter of that with --quick).
+torch        the PyTorch adapter (needs the torch extra), 100 seeds: every instrument on the
+             default schedule against none (wall-time ratio, and the ratio inside the recorded
+             run), and vmap over stacked seeds against a plain loop over seeds (seed-epochs/s),
+             on the question's network and the digits MLP.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import platform
 
@@ -28,12 +33,12 @@ from diagnostics.monitor import DEFAULT_EVERY
 from diagnostics.presets import PRESETS
 from studies.bench import executor_speedup, instruments_overhead
 from studies.cli.options import HelpFormatter, parse_names, parse_number_list
-from studies.registry import STUDIES
+from studies.registry import REPORT_STUDIES, STUDIES
 from studies.run.estimate import run_estimate
 from studies.run.study import StudyOptions
 from studies.speed import compile_times, engine_epochs, program_vs_engines, scaling
 
-SECTIONS = ("engine", "scaling", "compile", "instruments", "executor")
+SECTIONS = ("engine", "scaling", "compile", "instruments", "executor", "torch")
 ENGINE_WORK = 2e6  # seed-epochs per numpy measurement (the compiled engine gets five times this)
 SCALING_WORK = 4e7  # parameter-seed-epochs per scaling measurement
 EXAMPLES = """examples:
@@ -82,6 +87,8 @@ def check(args: argparse.Namespace) -> tuple[list[str], list[int], float]:
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers {args.workers} is invalid: use a positive integer")
     scale = 0.1 if args.quick else 1.0
+    if "torch" in sections and importlib.util.find_spec("torch") is None:
+        raise ValueError("--only torch needs torch: pip install 'activation-diagnostics[torch]'")
     if "engine" in sections:
         config = PRESETS["question"]
         for S in sizes:
@@ -117,14 +124,34 @@ def run(args: argparse.Namespace) -> int:
         )
     if "executor" in sections:
         opts = StudyOptions(quick=args.quick, cache_dir=None, progress=False)
-        cells = [c for study in STUDIES.values() for c in study.cells(opts)]
+        cells = [c for n in REPORT_STUDIES for c in STUDIES[n].cells(opts)]
         row = executor_speedup(cells, args.workers)
         print(
             f"\nexecutor: the {'quick' if args.quick else 'default'} report's {row['cells']} "
             f"cells, no cache\n  in-process {row['sequential']:.1f} s, {row['workers']} local "
             f"processes {row['processes']:.1f} s, speed-up {row['speedup']:.2f}x"
         )
+    if "torch" in sections:
+        _print_torch(args)
     return 0
+
+
+def _print_torch(args: argparse.Namespace) -> None:
+    from studies.bench import torch_measure
+
+    rows = torch_measure(100, args.quick)
+    print(f"\ntorch adapter: 100 seeds, float64, plain SGD, {rows[0]['threads']} torch threads "
+          "(overhead target: at most 1.2x on the question network)")
+    for r in rows:
+        if r["measure"] == "hook_overhead":
+            print(f"  {r['workload']}: every instrument on {r['schedule']} ({r['recordings']} "
+                  f"recordings over {r['epochs']} epochs): without {r['plain_s']:.2f} s, with "
+                  f"{r['recorded_s']:.2f} s, ratio {r['ratio']:.2f}x (inside the recorded run "
+                  f"{r['ratio_inside_run']:.2f}x)")
+        else:
+            print(f"  {r['workload']}: {r['epochs']} epochs, vmap "
+                  f"{r['vmap_seed_epochs_per_s']:,.0f} seed-epochs/s, loop over seeds "
+                  f"{r['loop_seed_epochs_per_s']:,.0f} seed-epochs/s, {r['speedup']:.1f}x")
 
 
 def _print_engine(args: argparse.Namespace, sizes: list[int], scale: float) -> None:

@@ -12,13 +12,19 @@ from diagnostics.activations import get_activation
 from diagnostics.data import spec_size
 from diagnostics.train import ENGINES
 from studies.cli.options import HelpFormatter, parse_layers, parse_number_list
-from studies.registry import STUDIES, findings_in, get_study
+from studies.registry import REPORT_STUDIES, STUDIES, findings_in, get_study
 from studies.report import write_report
 from studies.run.cache import DEFAULT_CACHE
 from studies.run.estimate import Estimate, cells_estimate
 from studies.run.executors import EXECUTORS, make_executor
 from studies.run.files import check_output_dir, foreign_entries
-from studies.run.study import DEFAULT_CHUNK_SEEDS, STUDY_FILE_SUFFIXES, StudyOptions, run_studies
+from studies.run.study import (
+    DEFAULT_CHUNK_SEEDS,
+    STUDY_FILE_SUFFIXES,
+    StudyOptions,
+    missing_needs,
+    run_studies,
+)
 
 CANONICAL_OUT = "reports"  # where a default, full `actdiag report` writes (the committed copy)
 RUN_OPTIONS = ("quick", "seeds", "epochs", "activations", "layers", "lrs", "data", "inputs",
@@ -178,9 +184,9 @@ def add_parser(sub) -> None:
         "report",
         help="run every study and write OUT/REPORT.md (the main job)",
         description=(
-            "Run every study and write their tables and figures and OUT/REPORT.md, which answers "
-            "the question's two questions from this run's numbers. Finished cells are cached, so "
-            "an interrupted report resumes."
+            "Run every study (" + ", ".join(REPORT_STUDIES) + ") and write their tables and "
+            "figures and OUT/REPORT.md, which answers the question's two questions from this "
+            "run's numbers. Finished cells are cached, so an interrupted report resumes."
         ),
         epilog=REPORT_EXAMPLES, formatter_class=HelpFormatter,
     )
@@ -210,6 +216,10 @@ def _check_out(out: str, names: tuple[str, ...], report: bool) -> Path:
 def plan(args: argparse.Namespace, names: tuple[str, ...]) -> dict:
     """Everything a study or report run will do, checked before any work or any file."""
     studies = [get_study(n) for n in names]
+    for study in studies:
+        missing = missing_needs(study)
+        if missing:
+            raise ValueError(missing)
     if args.executor not in EXECUTORS:
         raise ValueError(f"unknown executor {args.executor!r}: use one of {', '.join(EXECUTORS)}")
     if args.workers is not None and args.workers < 1:
@@ -261,7 +271,7 @@ def run_one(args: argparse.Namespace) -> int:
 
 def run_report(args: argparse.Namespace) -> int:
     started = time.perf_counter()
-    _, out = _run(args, tuple(STUDIES))
+    _, out = _run(args, REPORT_STUDIES)
     findings, metas = findings_in(out)
     path = write_report(out, findings, metas, wall_seconds=time.perf_counter() - started)
     if not args.quiet:

@@ -91,6 +91,7 @@ EXAMPLES = """examples:
   actdiag train --preset question --seeds 1000          # the user's ReLU program, 1000 seeds
   actdiag train --preset fixed --activation tanh --lr 0.1 --record all --out runs/tanh
   actdiag train --config runs/tanh/config.json --seeds 0-99   # rerun a run on other seeds
+  actdiag train --model my_net.py:make_model --data my.csv --epochs 200 --lr 0.05 --record all
 """
 
 
@@ -270,6 +271,14 @@ def add_parser(sub) -> None:
                    help="stop as soon as every seed has converged, diverged or is frozen (no "
                    "update can change it); loss.csv then has no rows after that epoch")
     r.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    r.add_argument(
+        "--model", default=None, metavar="FILE.py:FUNCTION",
+        help="train your own PyTorch model instead of the engine's network: FUNCTION() returns "
+        "an nn.Module (torch.manual_seed(seed) runs before each call); plain SGD at --lr "
+        "(default 0.01), --epochs (default 1000), --batch (default online); with --data, "
+        "--seeds, --threshold, --record, --record-every, --loss-every, --out. Needs "
+        "pip install 'activation-diagnostics[torch]'",
+    )
     p.set_defaults(run=run)
 
 
@@ -361,6 +370,10 @@ def new_run_dir(root: Path = Path("runs")) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "model", None) is not None:
+        from studies.cli.train_model import run as run_model
+
+        return run_model(args, _check_out, load_data_spec, new_run_dir)
     p = plan(args)
     config, seeds = p["config"], p["seeds"]
     monitor = (

@@ -10,7 +10,8 @@ dtypes differ from its header, or whose seeds are not the chunk's, is deleted an
 The key (``cell_key``) hashes everything that determines a chunk's result: every field of the
 cell except ``roles`` (what the study uses it for), the source of ``diagnostics/`` (the engine
 and its instruments), of ``studies/run/`` (this code) and of the study package that builds the
-cell (``studies/<cell.study>/``), all ``.py`` files recursively, and the numpy version.
+cell (``studies/<cell.study>/``), all ``.py`` files recursively, and the numpy version (and
+torch's, for a cell that names a torch model).
 """
 
 from __future__ import annotations
@@ -72,8 +73,20 @@ def cell_key(cell) -> str:
     }
     fields["config"] = cell.config.to_dict()
     payload = {"cell": fields, "code": code_version(cell.study)}
+    if getattr(cell, "model", None) is not None:  # a torch cell: torch's version matters too
+        payload["torch"] = _torch_version()
     text = json.dumps(payload, sort_keys=True, default=_jsonable)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _torch_version() -> str:
+    """The installed torch's version, without importing it ('' when absent)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("torch")
+    except PackageNotFoundError:
+        return ""
 
 
 def _jsonable(value):

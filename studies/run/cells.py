@@ -1,14 +1,16 @@
 """Running a study: a grid of cells (configuration x seeds) -> tidy frames, cached per chunk.
 
-A ``Cell`` is pure data: a configuration, a data spec, seeds, and what to record. ``run_cell`` turns
-it into a ``CellResult`` of tidy DataFrames (outcomes, loss, metrics, events) carrying the cell's
-label columns, rows in a canonical order (by seed, then epoch, ...). ``run_cells`` splits cells
-into chunks of seeds, runs the chunks on an executor (this process, local processes or Dask), and
-caches every finished chunk as it arrives (``studies.run.cache``: plain arrays with a checksum,
-keyed by a hash of the chunk and of the code that computes it): an interrupted run resumes where
-it stopped, a code change invalidates what it could have changed, and because seeds are
-independent and rows are sorted, the merged frames are identical whatever the chunk size or the
-executor.
+A ``Cell`` is pure data: a configuration, a data spec, seeds, and what to record; with ``model`` set
+it names a registered torch model (``diagnostics.torch_adapter.TORCH_MODELS``, built as the
+configuration describes), trained by ``torch_adapter.run_config`` instead of the numpy engine, with
+the same tables. ``run_cell`` turns it into a ``CellResult`` of tidy DataFrames (outcomes, loss,
+metrics, events) carrying the cell's label columns, rows in a canonical order (by seed, then epoch,
+...). ``run_cells`` splits cells into chunks of seeds, runs the chunks on an executor (this process,
+local processes or Dask), and caches every finished chunk as it arrives (``studies.run.cache``:
+plain arrays with a checksum, keyed by a hash of the chunk and of the code that computes it): an
+interrupted run resumes where it stopped, a code change invalidates what it could have changed, and
+because seeds are independent and rows are sorted, the merged frames are identical whatever the
+chunk size or the executor.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class Cell:
     thresholds: tuple[float, ...] = ()  # extra thresholds -> epochs_to_<t> columns
     roles: tuple = ()  # what the study uses the cell for (its own records; not in the result)
     engine: str = "compiled"  # diagnostics.train's engine (equal results to round-off)
+    model: str | None = None  # a torch model name (torch_adapter.TORCH_MODELS); None: the engine
 
     @property
     def label_dict(self) -> dict:
@@ -138,15 +141,20 @@ def run_cell(cell: Cell, progress: bool = False) -> CellResult:
     data = cell.dataset()
     seeds = cell.seed_array
     epochs = cell.config.epochs
-    monitor = (
-        Monitor(cell.config, data, seeds, cell.record, cell.record_every) if cell.record else None
-    )
-    loss_epochs = cell.loss_every.epochs(epochs, first=1)
-    with epoch_bar(epochs, enabled=progress, desc=_describe(cell)) as moved:
-        result = train(
-            cell.config, data, seeds, loss_epochs=loss_epochs, monitor=monitor,
-            progress=moved, thresholds=cell.thresholds, engine=cell.engine,
+    if cell.model is not None:
+        result = _run_torch(cell, data, seeds)
+        monitor = result.monitor
+    else:
+        monitor = (
+            Monitor(cell.config, data, seeds, cell.record, cell.record_every)
+            if cell.record else None
         )
+        loss_epochs = cell.loss_every.epochs(epochs, first=1)
+        with epoch_bar(epochs, enabled=progress, desc=_describe(cell)) as moved:
+            result = train(
+                cell.config, data, seeds, loss_epochs=loss_epochs, monitor=monitor,
+                progress=moved, thresholds=cell.thresholds, engine=cell.engine,
+            )
     labels = cell.label_dict
     outcomes = result.tidy("outcomes") | {"max_abs_grad": result.max_abs_grad}
     return CellResult(
@@ -157,6 +165,21 @@ def run_cell(cell: Cell, progress: bool = False) -> CellResult:
         events=_labelled(monitor.events(), labels, "events") if monitor else pd.DataFrame(),
         seconds=result.seconds,
     )
+
+
+def _run_torch(cell: Cell, data, seeds):
+    """The cell's torch model trained by ``torch_adapter.run_config`` (torch imported here only)."""
+    import multiprocessing
+
+    import torch
+
+    from diagnostics.torch_adapter import run_config
+
+    if multiprocessing.parent_process() is not None:  # a pool worker: already one per core
+        torch.set_num_threads(1)
+    return run_config(cell.model, cell.config, data, seeds, loss_every=cell.loss_every,
+                      record=cell.record, record_every=cell.record_every,
+                      thresholds=cell.thresholds)
 
 
 def run_chunk(cell: Cell) -> CellResult:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -67,7 +68,7 @@ class Processes:
         while pending:
             done_here: set[int] = set()
             pool = ProcessPoolExecutor(
-                max_workers=min(self.workers, len(pending)),
+                max_workers=min(self.workers, len(pending)), mp_context=_context(),
                 initializer=_worker_init, initargs=(os.getpid(),),
             )
             try:
@@ -122,6 +123,16 @@ def _stop(pool: ProcessPoolExecutor) -> None:
         if p.is_alive():
             p.kill()
             p.join(timeout=1)
+
+
+def _context():
+    """None (the default start method), or spawn once torch is loaded here: a child forked from
+    a process whose torch thread pools have run can hang in its first parallel torch call."""
+    if "torch" in sys.modules:
+        import multiprocessing
+
+        return multiprocessing.get_context("spawn")
+    return None
 
 
 def _worker_init(parent: int) -> None:

@@ -124,3 +124,24 @@ def summary(result: Result, out: Path | None = None, recorded: bool = False) -> 
         extra = ", metrics.csv, events.csv" if recorded else ""
         lines.append(f"wrote {out}/config.json, loss.csv, outcomes.csv, params.npz{extra}")
     return "\n".join(lines)
+
+
+def write_model_outputs(out: Path, result, record: dict, columns: dict) -> None:
+    """A torch model's run (``torch_adapter.run_seeds``): the same files as ``write_outputs``;
+    params.npz holds each named parameter as ``<name>_initial`` / ``<name>_final`` (seed axis
+    first); ``columns`` go first in metrics.csv (what the run's configuration was)."""
+    monitor = result.monitor
+    if monitor is not None:
+        frame = pd.DataFrame(monitor.tidy())
+        for i, (name, value) in enumerate(columns.items()):
+            frame.insert(i, name, value)
+        write_csv(out / "metrics.csv", frame)
+        write_csv(out / "events.csv", pd.DataFrame(monitor.events()))
+    write_csv(out / "loss.csv", pd.DataFrame(result.tidy("loss")))
+    write_csv(out / "outcomes.csv", pd.DataFrame(result.tidy("outcomes")))
+    arrays = {"seeds": result.seeds}
+    for name, value in result.initial_params.items():
+        arrays[f"{name}_initial"] = value
+        arrays[f"{name}_final"] = result.final_params[name]
+    write_with(out / "params.npz", lambda tmp: _save_npz(tmp, arrays))
+    write_json(out / "config.json", record)

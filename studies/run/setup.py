@@ -25,5 +25,5 @@ def setup_table(results: Sequence[CellResult]) -> pd.DataFrame:
             "backprop_weights": c.backprop_weights, "epochs": c.epochs,
             "threshold": c.threshold, "seeds": cell.seeds[1] - cell.seeds[0],
             "data": data.name, "n_samples": data.n_samples,
-        })
+        } | ({"model": cell.model} if cell.model is not None else {}))
     return pd.DataFrame(rows)

@@ -82,6 +82,19 @@ class Study:
     figures: Callable[[Path, Path], list[Path]]  # (tables_dir, out_dir) -> PNG paths
     findings: Callable[[Path], object]  # tables_dir -> the numbers the report quotes
     captions: dict[str, str] = field(default_factory=dict)  # figure file -> caption
+    needs: tuple[str, ...] = ()  # optional modules it imports when run (checked before work)
+    extra: str = ""  # the pip extra that installs them
+
+
+def missing_needs(study: Study) -> str | None:
+    """One line naming what to install when a module ``study`` needs is absent, else None."""
+    import importlib.util
+
+    absent = [m for m in study.needs if importlib.util.find_spec(m) is None]
+    if not absent:
+        return None
+    what = f"'activation-diagnostics[{study.extra}]'" if study.extra else " ".join(absent)
+    return f"study {study.name} needs {', '.join(absent)}: pip install {what}"
 
     @classmethod
     def of(cls, grid, tables, figures, findings) -> Study:
