@@ -85,6 +85,14 @@ class Study:
     needs: tuple[str, ...] = ()  # optional modules it imports when run (checked before work)
     extra: str = ""  # the pip extra that installs them
 
+    @classmethod
+    def of(cls, grid, tables, figures, findings) -> Study:
+        """A study from its package's four modules: ``grid`` (NAME, TITLE, cells), ``tables``
+        (tables), ``figures`` (figures, CAPTIONS) and ``findings`` (findings)."""
+        return cls(name=grid.NAME, title=grid.TITLE, cells=grid.cells, tables=tables.tables,
+                   figures=figures.figures, findings=findings.findings,
+                   captions=figures.CAPTIONS)
+
 
 def missing_needs(study: Study) -> str | None:
     """One line naming what to install when a module ``study`` needs is absent, else None."""
@@ -95,14 +103,6 @@ def missing_needs(study: Study) -> str | None:
         return None
     what = f"'activation-diagnostics[{study.extra}]'" if study.extra else " ".join(absent)
     return f"study {study.name} needs {', '.join(absent)}: pip install {what}"
-
-    @classmethod
-    def of(cls, grid, tables, figures, findings) -> Study:
-        """A study from its package's four modules: ``grid`` (NAME, TITLE, cells), ``tables``
-        (tables), ``figures`` (figures, CAPTIONS) and ``findings`` (findings)."""
-        return cls(name=grid.NAME, title=grid.TITLE, cells=grid.cells, tables=tables.tables,
-                   figures=figures.figures, findings=findings.findings,
-                   captions=figures.CAPTIONS)
 
 
 def run_studies(
