@@ -92,6 +92,29 @@ def band(ax, x, lo, mid, hi, *, label: str, color: str, alpha: float = 0.2) -> N
     ax.plot(x, mid, color=color, label=label, linewidth=1.6)
 
 
+def outcome_bars(ax, table, groups, tick_labels: list[str]) -> None:
+    """One bar per outcome (share of seeds, %, with its 95% interval) for each (activation, lr)
+    of ``groups``, from a table of outcome shares (activation, lr, outcome, share, ci_low,
+    ci_high); the tick labels are coloured by activation."""
+    names = ("converged", "not_converged", "stuck", "diverged")
+    width = 0.8 / len(names)
+    x = np.arange(len(groups))
+    for j, name in enumerate(names):
+        rows = [table[(table.activation == a) & (table.lr == lr) & (table.outcome == name)]
+                .iloc[0] for a, lr in groups]
+        share = np.array([r.share for r in rows]) * 100
+        err = np.array([[r.share - r.ci_low, r.ci_high - r.share] for r in rows]).T * 100
+        ax.bar(x + (j - (len(names) - 1) / 2) * width, share, width, yerr=err, capsize=2,
+               color=OUTCOME_COLORS[name], label=name.replace("_", " "),
+               error_kw={"linewidth": 0.8})
+    ax.set_xticks(x, tick_labels)
+    for label, (a, _) in zip(ax.get_xticklabels(), groups, strict=True):
+        label.set_color(color(a))
+    ax.set_ylabel("share of seeds (%)")
+    ax.set_ylim(0, 105)
+    legend_outside(ax, title="outcome")
+
+
 def save(fig, path: Path) -> Path:
     """Write the figure as PNG atomically and close it."""
     write_with(path, lambda tmp: fig.savefig(tmp, format="png"))

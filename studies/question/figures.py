@@ -48,31 +48,15 @@ def figures(tables_dir: Path, out_dir: Path) -> list[Path]:
 
 OUTCOME_LINES = {"converged": "-", "not_converged": "--", "stuck": ":", "diverged": "-."}
 MIN_BAND_SEEDS = 5  # outcome groups with fewer seeds get no band
-OUTCOME_STYLE = {k: plots.OUTCOME_COLORS[k] for k in ("converged", "not_converged", "stuck",
-                                                     "diverged")}
 
 
 def _outcomes_figure(tables_dir: Path, out_dir: Path) -> Path:
     t = read_table(tables_dir, "outcomes")
-    groups = t[["activation", "lr"]].drop_duplicates().to_records(index=False)
+    groups = list(t[["activation", "lr"]].drop_duplicates().itertuples(index=False, name=None))
     fig, ax = plots.figure(width=7.5, height=4.0)
-    width = 0.8 / len(OUTCOME_STYLE)
-    x = np.arange(len(groups))
-    for j, (name, col) in enumerate(OUTCOME_STYLE.items()):
-        rows = [t[(t.activation == a) & (t.lr == lr) & (t.outcome == name)].iloc[0]
-                for a, lr in groups]
-        share = np.array([r.share for r in rows]) * 100
-        err = np.array([[r.share - r.ci_low, r.ci_high - r.share] for r in rows]).T * 100
-        ax.bar(x + (j - 1.5) * width, share, width, yerr=err, capsize=2, color=col,
-               label=name.replace("_", " "), error_kw={"linewidth": 0.8})
-    ax.set_xticks(x, [f"{a}\nlr {lr:g}" for a, lr in groups])
-    for label, (a, _) in zip(ax.get_xticklabels(), groups, strict=True):
-        label.set_color(plots.color(a))
-    ax.set_ylabel("share of seeds (%)")
-    ax.set_ylim(0, 100)
-    n = int(t.n.iloc[0])
-    ax.set_title(f"Outcomes of the user's program over {n} seeds (95% Wilson intervals)")
-    plots.legend_outside(ax, title="outcome")
+    plots.outcome_bars(ax, t, groups, [f"{a}\nlr {lr:g}" for a, lr in groups])
+    ax.set_title(f"Outcomes of the user's program over {int(t.n.iloc[0])} seeds "
+                 "(95% Wilson intervals)")
     return plots.save(fig, out_dir / "outcomes.png")
 
 

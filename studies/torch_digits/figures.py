@@ -31,7 +31,6 @@ CAPTIONS = {
         "vanishing gradient; a flat one is not."
     ),
 }
-OUTCOMES = ("converged", "not_converged", "stuck", "diverged")
 LAYER_STYLES = ("-", "--", ":", "-.")
 
 
@@ -50,27 +49,12 @@ def _label(act: str, lr: float, lrs: int) -> str:
 
 def _outcomes(tables_dir: Path, out_dir: Path) -> Path:
     t = read_table(tables_dir, "outcomes")
-    groups = t[["activation", "lr"]].drop_duplicates().to_records(index=False)
+    groups = list(t[["activation", "lr"]].drop_duplicates().itertuples(index=False, name=None))
     lrs = t.lr.nunique()
     fig, ax = plots.figure(width=7.0, height=3.8)
-    width = 0.8 / len(OUTCOMES)
-    x = np.arange(len(groups))
-    for j, name in enumerate(OUTCOMES):
-        rows = [t[(t.activation == a) & (t.lr == lr) & (t.outcome == name)].iloc[0]
-                for a, lr in groups]
-        share = np.array([r.share for r in rows]) * 100
-        err = np.array([[r.share - r.ci_low, r.ci_high - r.share] for r in rows]).T * 100
-        ax.bar(x + (j - 1.5) * width, share, width, yerr=err, capsize=2,
-               color=plots.OUTCOME_COLORS[name], label=name.replace("_", " "),
-               error_kw={"linewidth": 0.8})
-    ax.set_xticks(x, [_label(a, lr, lrs) for a, lr in groups])
-    for label, (a, _) in zip(ax.get_xticklabels(), groups, strict=True):
-        label.set_color(plots.color(a))
-    ax.set_ylabel("share of seeds (%)")
-    ax.set_ylim(0, 105)
-    n = int(t.n.iloc[0])
-    ax.set_title(f"Digits MLP in PyTorch: outcomes over {n} seeds (95% Wilson intervals)")
-    plots.legend_outside(ax, title="outcome")
+    plots.outcome_bars(ax, t, groups, [_label(a, lr, lrs) for a, lr in groups])
+    ax.set_title(f"Digits MLP in PyTorch: outcomes over {int(t.n.iloc[0])} seeds "
+                 "(95% Wilson intervals)")
     return plots.save(fig, out_dir / "outcomes.png")
 
 
