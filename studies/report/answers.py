@@ -10,6 +10,7 @@ from .facts import Facts, ep, num, pc
 from .program import Change
 from .verdicts import Verdict
 
+POWER_LAW_K = -0.5  # a fitted exponent whose interval lies below this is a falling power law
 VERDICT_ZH = {
     "holds": "成立",
     "partly holds": "部分成立",
@@ -35,7 +36,7 @@ def _overlap(a, b) -> bool:
 def _slow_en(x: Facts) -> list[str]:
     out = []
     ratios = [s for s in x.smooth if s.ratio_z is not None]
-    if ratios:
+    if ratios and _hidden(x) >= 2:  # with one hidden layer, first and last are the same
         out.append(
             f"**Why sigmoid and tanh need so many epochs.** Not because of vanishing gradients: "
             f"in your {x.shape} network, the error reaching the first hidden layer at "
@@ -61,8 +62,13 @@ def _slow_en(x: Facts) -> list[str]:
     return out
 
 
+def _power_law(s) -> bool:
+    """The tail was fitted and clearly falls as a power of the epoch (k well below 0)."""
+    return s.tail_k is not None and s.tail_hi is not None and s.tail_hi < POWER_LAW_K
+
+
 def _zero_en(x: Facts) -> list[str]:
-    fits = [s for s in x.smooth if s.tail_k is not None]
+    fits = [s for s in x.smooth if _power_law(s)]
     if not fits:
         return []
     text = ("**Why the error never reaches zero.** Near the targets the loss falls as a power "
@@ -179,7 +185,7 @@ def short_answer_en(x: Facts, v: dict[str, Verdict], changes: tuple[Change, ...]
 def _slow_zh(x: Facts) -> list[str]:
     out = []
     ratios = [s for s in x.smooth if s.ratio_z is not None]
-    if ratios:
+    if ratios and _hidden(x) >= 2:  # with one hidden layer, first and last are the same
         out.append(
             "**为什么 Sigmoid 和 Tanh 需要这么多个周期。** 原因不是梯度消失：在你的 "
             f"{x.shape} 网络中，初始化时传到第一个隐藏层的误差是最后一个隐藏层的 "
@@ -202,7 +208,7 @@ def _slow_zh(x: Facts) -> list[str]:
 
 
 def _zero_zh(x: Facts) -> list[str]:
-    fits = [s for s in x.smooth if s.tail_k is not None]
+    fits = [s for s in x.smooth if _power_law(s)]
     if not fits:
         return []
     text = ("**为什么误差永远到不了零。** 接近目标时，损失按周期数的幂次下降，即 loss ∝ t^k，"
