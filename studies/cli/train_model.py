@@ -163,12 +163,12 @@ def plan(args: argparse.Namespace, check_out, load_data_spec) -> dict:
 
 def run(args: argparse.Namespace, check_out, load_data_spec, new_run_dir) -> int:
     """``train --model``; the last three are ``train``'s own helpers (see ``plan``)."""
+    p = plan(args, check_out, load_data_spec)  # every check first, torch's presence included
     import torch
 
     from diagnostics.torch_adapter import run_seeds
     from studies.run.outputs import write_model_outputs
 
-    p = plan(args, check_out, load_data_spec)
     lr = p["lr"]
     result = run_seeds(
         p["maker"], lambda params: torch.optim.SGD(params, lr=lr), p["data"], p["seeds"],
