@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from diagnostics.activations import get_activation
+from diagnostics.probes import SATURATION_LEVEL
 from studies.causes.findings import CausesFindings, Ranked
 
 from . import verdicts
@@ -530,7 +531,8 @@ def method(f: Findings, metas: dict, wall_seconds: float | None, date: str) -> s
         + "**Stuck**: never converged and every component of the full-dataset gradient exactly 0 "
         "at the end. **Diverged**: non-finite loss or parameters (frozen, excluded). **Dead "
         "unit**: pre-activation ≤ 0 on every sample. **Dead network**: the same output for every "
-        "input. **Saturated pair**: derivative < 1% of the activation's maximum.",
+        f"input. **Saturated pair**: derivative < {SATURATION_LEVEL:.0%} of the activation's "
+        "maximum.",
         "- **Intervals**: 95% Wilson intervals for shares; distribution-free order-statistic "
         "intervals for medians, counting seeds that never reached the threshold as beyond the "
         "budget; Kaplan–Meier curves censored at the budget. Variants run on the same seeds as "
