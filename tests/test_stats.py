@@ -219,3 +219,50 @@ def test_bootstrap_ci_handles_not_reached_and_empty():
 def test_mcnemar_exact_by_hand(rescued, killed, p):
     assert stats.mcnemar_exact(rescued, killed) == pytest.approx(float(p), rel=1e-12)
     assert stats.mcnemar_exact(killed, rescued) == pytest.approx(float(p), rel=1e-12)
+
+
+# --- paired difference (Newcombe 1998, method 10) -----------------------------------------------
+
+
+def _wilson_by_hand(k: int, n: int) -> tuple[float, float]:
+    p = k / n
+    denom = 1 + Z * Z / n
+    centre = (p + Z * Z / (2 * n)) / denom
+    half = Z * math.sqrt(p * (1 - p) / n + Z * Z / (4 * n * n)) / denom
+    return centre - half, centre + half
+
+
+def test_paired_difference_without_correlation_is_the_square_and_add_interval():
+    # ad - bc = 10*10 - 10*10 = 0: phi = 0, so method 10 is D -/+ sqrt of the two Wilson sides
+    both, first, second, neither = 10, 10, 10, 10
+    n = 40
+    p1, p2 = (both + first) / n, (both + second) / n
+    l1, u1 = _wilson_by_hand(both + first, n)
+    l2, u2 = _wilson_by_hand(both + second, n)
+    d, lo, hi = stats.paired_difference(both, first, second, neither)
+    assert d == p2 - p1 == 0.0
+    # rounding of a few dozen operations on numbers below 1: 1e-12 is far above it
+    assert lo == pytest.approx(d - math.sqrt((p2 - l2) ** 2 + (u1 - p1) ** 2), abs=1e-12)
+    assert hi == pytest.approx(d + math.sqrt((u2 - p2) ** 2 + (p1 - l1) ** 2), abs=1e-12)
+    assert lo == pytest.approx(-hi, abs=1e-12)  # equal margins at 1/2: symmetric
+
+
+def test_paired_difference_is_narrower_when_outcomes_agree():
+    # the same margins, once strongly paired (most units agree) and once uncorrelated
+    d1, lo1, hi1 = stats.paired_difference(40, 5, 15, 40)
+    assert 40 * 40 - 5 * 15 > 100 / 2  # positively correlated: phi > 0 after the correction
+    p1, p2, n = 45 / 100, 55 / 100, 100
+    l1, u1 = _wilson_by_hand(45, n)
+    l2, u2 = _wilson_by_hand(55, n)
+    lo0 = (p2 - p1) - math.sqrt((p2 - l2) ** 2 + (u1 - p1) ** 2)
+    hi0 = (p2 - p1) + math.sqrt((u2 - p2) ** 2 + (p1 - l1) ** 2)
+    assert d1 == pytest.approx(0.1, abs=1e-15)
+    assert lo0 < lo1 < d1 < hi1 < hi0
+
+
+def test_paired_difference_edges():
+    assert all(math.isnan(x) for x in stats.paired_difference(0, 0, 0, 0))
+    d, lo, hi = stats.paired_difference(0, 0, 30, 0)  # every unit gains the event
+    assert d == 1.0 and lo < 1.0 and hi == 1.0
+    with pytest.raises(ValueError, match="non-negative"):
+        stats.paired_difference(1, -1, 0, 0)

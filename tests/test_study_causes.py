@@ -243,21 +243,6 @@ def test_findings(run):
 # ---- helpers against hand-computed values -----------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("k1", "n1", "k2", "n2", "lo", "hi"),
-    [  # Newcombe (1998), Statistics in Medicine 17:873, Table II, method 10
-        (56, 70, 48, 80, 0.0524, 0.3339),
-        (9, 10, 3, 10, 0.1705, 0.8090),
-        (6, 7, 2, 7, 0.0582, 0.8062),
-    ],
-)
-def test_newcombe_difference(k1, n1, k2, n2, lo, hi):
-    d, low, high = study_tables.newcombe_difference(k1, n1, k2, n2)
-    assert d == pytest.approx(k1 / n1 - k2 / n2)
-    assert low == pytest.approx(lo, abs=1e-4) and high == pytest.approx(hi, abs=1e-4)
-    assert all(math.isnan(x) for x in study_tables.newcombe_difference(0, 0, 1, 2))
-
-
 def test_fold_change_with_censoring():
     inf = math.inf
     assert study_tables.fold_change((100, 80, 120), (200, 150, 260), 1000) == pytest.approx(

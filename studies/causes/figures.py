@@ -125,7 +125,7 @@ def _ranking_figure(tables_dir: Path, out_dir: Path) -> Path:
             desc = "stuck (gradient exactly 0)" if what == "stuck" else \
                 "failed (never reached threshold)"
             ax.set_title(f"{arm}, lr {lr:g}: {desc}\nline = faithful, {share:.1f}% of "
-                         f"{int(base.n)} seeds; 95% Newcombe CI", fontsize=9.5)
+                         f"{int(base.n)} seeds; 95% paired Newcombe CI", fontsize=9.5)
         ax.set_yticks(y, [_label(v) for v in r.variant], fontsize=8.5)
         ax.set_ylim(-0.7, len(r) - 0.3)
         ax.grid(axis="y", visible=False)

@@ -11,7 +11,7 @@ from diagnostics.presets import PRESETS
 from diagnostics.train import OUTCOMES
 from studies.run.cells import CellResult, concat
 from studies.run.study import StudyOptions
-from studies.stats.intervals import mcnemar_exact, median_ci, wilson_interval
+from studies.stats.intervals import mcnemar_exact, median_ci, paired_difference
 from studies.stats.summaries import (
     epochs_summary,
     outcome_shares,
@@ -27,24 +27,6 @@ VARIANT_NOTES = {
     "leaky_relu": "hidden and output units leaky ReLU, slope 0.01 (relu arm only)",
 }
 GRADIENT_CLASSES = ("zero", "bias_only", "weights")  # where a seed's full-data gradient is != 0
-
-
-def newcombe_difference(k1: int, n1: int, k2: int, n2: int) -> tuple[float, float, float]:
-    """p1 - p2 with Newcombe's hybrid score 95% interval (from the two Wilson intervals).
-
-    d - sqrt((p1 - l1)^2 + (u2 - p2)^2) .. d + sqrt((u1 - p1)^2 + (p2 - l2)^2).
-    Built for independent samples; for paired seeds it is conservative when outcomes of the same
-    seed are positively correlated.
-    """
-    if n1 == 0 or n2 == 0:
-        return math.nan, math.nan, math.nan
-    p1, p2 = k1 / n1, k2 / n2
-    (l1,), (u1,) = (np.atleast_1d(v) for v in wilson_interval(k1, n1))
-    (l2,), (u2,) = (np.atleast_1d(v) for v in wilson_interval(k2, n2))
-    d = p1 - p2
-    lo = d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
-    hi = d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
-    return d, float(lo), float(hi)
 
 
 def fold_change(
@@ -271,16 +253,19 @@ def _stuck_vs_epoch(outcomes: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFra
     return pd.DataFrame(rows, columns=cols)
 
 
-def _paired_counts(base: pd.DataFrame, variant: pd.DataFrame, outcome: str) -> tuple[int, int]:
-    """(rescued, killed) on the seeds both ran: seeds with ``outcome`` (stuck, or failed = not
-    converged) in the program and not with the variant, and the reverse."""
+def _paired_table(base: pd.DataFrame, variant: pd.DataFrame, outcome: str) -> tuple[int, ...]:
+    """(bad in both, rescued, killed, bad in neither) on the seeds both ran: "bad" is ``outcome``
+    (stuck, or failed = not converged); rescued = bad in the program only, killed = bad with the
+    variant only."""
     def bad(part: pd.DataFrame) -> pd.Series:
         hit = part.outcome == "stuck" if outcome == "stuck" else part.outcome != "converged"
         return hit.set_axis(part.seed.to_numpy())
 
     b, v = bad(base), bad(variant)
-    both = b.index.intersection(v.index)  # the same seeds: paired
-    return int((b[both] & ~v[both]).sum()), int((~b[both] & v[both]).sum())
+    seeds = b.index.intersection(v.index)  # the same seeds: paired
+    b, v = b[seeds], v[seeds]
+    return (int((b & v).sum()), int((b & ~v).sum()), int((~b & v).sum()),
+            int((~b & ~v).sum()))
 
 
 def _ranking(outcomes: pd.DataFrame, variants: pd.DataFrame) -> pd.DataFrame:
@@ -297,11 +282,11 @@ def _ranking(outcomes: pd.DataFrame, variants: pd.DataFrame) -> pd.DataFrame:
             if kind == "rectifier":
                 sel = (outcomes.arm == arm) & (outcomes.lr == lr)
                 for outcome in ("stuck", "failed"):
-                    rescued, killed = _paired_counts(
+                    both, rescued, killed, neither = _paired_table(
                         outcomes[sel & (outcomes.variant == "faithful")],
                         outcomes[sel & (outcomes.variant == v.variant)], outcome)
-                    d, lo, hi = newcombe_difference(
-                        getattr(v, f"{outcome}_count"), v.n, b[f"{outcome}_count"], b.n)
+                    # variant minus program, on the same seeds: Newcombe's paired interval
+                    d, lo, hi = paired_difference(both, rescued, killed, neither)
                     rows.append(common | {
                         "metric": f"{arm}_{outcome}", "unit": "share difference",
                         "effect": d, "ci_low": lo, "ci_high": hi, "bound": "exact",

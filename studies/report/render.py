@@ -536,7 +536,8 @@ def method(f: Findings, metas: dict, wall_seconds: float | None, date: str) -> s
         "- **Intervals**: 95% Wilson intervals for shares; distribution-free order-statistic "
         "intervals for medians, counting seeds that never reached the threshold as beyond the "
         "budget; Kaplan–Meier curves censored at the budget. Variants run on the same seeds as "
-        "the program: rescued and killed seeds are counted and compared with McNemar's exact test.",
+        "the program: rescued and killed seeds are counted and compared with McNemar's exact test, "
+        "and differences of rates carry Newcombe's paired interval (method 10).",
         "- **Verdicts** (`studies/report/verdicts.py`):",
         *[f"  - {c}" for c in verdicts.CRITERIA],
     ]
