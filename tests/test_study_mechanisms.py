@@ -20,7 +20,8 @@ from tests.quick import EPOCHS, SEEDS
 ARM = ["activation", "lr"]
 TABLES = {
     "per_seed": ["part", "variant", "activation", "lr", "seed", "outcome", "step_lr",
-                 "threshold", "epochs", "reached", "reached_fine", "epochs_to_threshold",
+                 "threshold", "epochs", "reached", "reached_long", "reached_fine",
+                 "epochs_to_threshold",
                  "loss_at_budget",
                  "printed", "stuck", "max_abs_grad"],
     "asymptote": [*ARM, "variant", "n", "budget", "threshold", "trained_threshold",
@@ -48,6 +49,9 @@ TABLES = {
                   *[f"{p}_{k}" for p in ("reached", "reached_fine", "reads_zero")
                     for k in ("count", "share", "ci_low", "ci_high")],
                   "median", "median_ci_low", "median_ci_high", "q25", "q75"],
+    "plateau": [*ARM, "n", "level", *[f"{p}_{k}" for p in ("sat", "left")
+                                       for k in ("count", "share", "ci_low", "ci_high")],
+                "decades_median"],
 }
 FIGURES = ["asymptote.png", "tail.png", "momentum.png", "dead_output.png"]
 
@@ -325,3 +329,20 @@ def test_corrected_rows_are_consistent(run):
     assert (t.reads_zero_count <= t.reached_fine_count).all()  # %f reads 0 only below 5e-7
     for prefix in ("reached", "reached_fine", "reads_zero"):
         _rates_ok(t, prefix, t.n)
+
+
+def test_plateau_span_by_hand():
+    epochs = np.array([1.0, 10.0, 100.0, 1000.0, 10000.0])
+    level = 0.06
+    # at the level (within 10%) from epoch 10 to epoch 1000: two decades, then it drops
+    loss = np.array([0.2, 0.061, 0.058, 0.0595, 0.001])
+    assert study_tables.plateau_span(epochs, loss, level) == pytest.approx(2.0)
+    assert study_tables.plateau_span(epochs, np.full(5, 0.2), level) == 0.0  # never there
+    assert study_tables.plateau_span(epochs, np.full(5, level), level) == pytest.approx(4.0)
+
+
+def test_plateau_table_is_consistent(run):
+    d, _ = run
+    t = read_table(d, "plateau")
+    assert (t.left_count <= t.sat_count).all() and (t.sat_count <= t.n).all()
+    assert (t.level > 0).all()

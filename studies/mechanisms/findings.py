@@ -89,6 +89,11 @@ class MechanismsFindings:
     mean_target_error: float  # what the mean target prints: Var(y)
     failed_reads_dead_output: dict[Arm, Rate]  # over failed seeds
     failed_reads_mean_target: dict[Arm, Rate]
+    # the mean-target plateau of the long runs
+    plateau_level: float  # the error of predicting the mean target on every sample
+    plateau_sat: dict[Arm, Rate]  # sat within 10% of it for at least a decade of epochs
+    plateau_left: dict[Arm, Rate]  # of those: reached the threshold later in the long run
+    plateau_decades: dict[Arm, float]  # median decades of epochs spent there (those that sat)
     # the corrected program beside the program as written and the single neuron
     fine: float  # the second loss level
     programs: dict[tuple[str, float, str], ProgramResult]  # (activation, lr, program)
@@ -126,6 +131,7 @@ def findings(tables_dir: Path) -> MechanismsFindings:
     rev = _records(read_table(tables_dir, "revived"))
     pe = _records(read_table(tables_dir, "printed_error"))
     corr = _records(read_table(tables_dir, "corrected"))
+    plat = _records(read_table(tables_dir, "plateau"))
     tail_out = read_table(tables_dir, "tail_per_seed")
     main = cells[cells.part != "init"]
     budget = int(main[main.part != "tail"].epochs.max())  # the linear cells always run
@@ -193,6 +199,10 @@ def findings(tables_dir: Path) -> MechanismsFindings:
                                   for r in pe},
         failed_reads_mean_target={_arm(r): _rate(r, "failed_mean_target", r["failed"])
                                   for r in pe},
+        plateau_level=float(plat[0]["level"]) if plat else math.nan,
+        plateau_sat={_arm(r): _rate(r, "sat") for r in plat},
+        plateau_left={_arm(r): _rate(r, "left", r["sat_count"]) for r in plat},
+        plateau_decades={_arm(r): float(r["decades_median"]) for r in plat},
         fine=float(corr[0]["fine"]) if corr else math.nan,
         programs={_av(r, "program"): ProgramResult(
             _rate(r, "reached"), _rate(r, "reached_fine"), _epochs(r, budget),

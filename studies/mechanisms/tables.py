@@ -94,6 +94,20 @@ def still_decreasing(loss: np.ndarray) -> bool:
                 and loss[-1] < loss[0])
 
 
+PLATEAU_BAND = 0.1  # within 10% of the mean-target error: the network predicts (nearly) the mean
+PLATEAU_DECADES = 1.0  # sitting there for at least this many decades of epochs counts
+
+
+def plateau_span(epochs: np.ndarray, loss: np.ndarray, level: float) -> float:
+    """Decades of epochs (log10 last / first) a loss curve spends within PLATEAU_BAND of
+    ``level``, from its first to its last recording there (0 when it never is)."""
+    near = np.flatnonzero(np.abs(loss - level) <= PLATEAU_BAND * level)
+    if near.size == 0:
+        return 0.0
+    first, last = epochs[near[0]], epochs[near[-1]]
+    return float(np.log10(last / first))
+
+
 def split_failures(reached, dead_initial, dead_final) -> np.ndarray:
     """Per seed: ``converged``, or a failure ``born_dead`` / ``died`` / ``alive`` (a partition)."""
     reached = np.asarray(reached, dtype=bool)
@@ -140,7 +154,32 @@ def tables(results: list[CellResult], opts: StudyOptions) -> dict[str, pd.DataFr
         "printed_error": _printed_error(per_seed, data, budget),
         "printed_signatures": _printed_signatures(per_seed, data),
         "corrected": _corrected(per_seed, budget),
+        "plateau": _plateau(tail_loss, per_seed, data),
     }
+
+
+def _plateau(loss: pd.DataFrame, per_seed: pd.DataFrame, data: dict) -> pd.DataFrame:
+    """Long-run seeds that sat at the error of predicting the mean target (a plateau, where
+    the output ignores its inputs) for at least a decade of epochs, and how many left it."""
+    cols = [*ARM, "n", "level", *[f"{p}_{k}" for p in ("sat", "left")
+                                   for k in ("count", "share", "ci_low", "ci_high")],
+            "decades_median"]
+    rows = []
+    tail = per_seed[per_seed.part == "tail"].set_index(["activation", "lr", "seed"])
+    for (a, lr), part in loss.groupby(ARM, sort=False):
+        level = mean_target_error(data[a].Y)
+        m = part.pivot(index="epoch", columns="seed", values="loss").sort_index()
+        epochs = m.index.to_numpy(dtype=float)
+        spans = np.array([plateau_span(epochs, m[s].to_numpy(), level) for s in m.columns])
+        sat = spans >= PLATEAU_DECADES
+        # left: reached the threshold within the long run after sitting there
+        reached = np.array([bool(tail.loc[(a, lr, s), "reached_long"]) for s in m.columns])
+        n = len(spans)
+        rows.append({"activation": a, "lr": lr, "n": n, "level": level}
+                    | _prop("sat", int(sat.sum()), n)
+                    | _prop("left", int((sat & reached).sum()), int(sat.sum()))
+                    | {"decades_median": float(np.median(spans[sat])) if sat.any() else 0.0})
+    return pd.DataFrame(rows, columns=cols)
 
 
 def _corrected(per_seed: pd.DataFrame, budget: int) -> pd.DataFrame:
@@ -187,6 +226,7 @@ def _per_seed(results: list[CellResult], budget: int) -> pd.DataFrame:
         frame["threshold"] = r.cell.config.threshold
         frame["epochs"] = r.cell.config.epochs
         frame["reached"] = reached
+        frame["reached_long"] = e >= 0  # at any epoch of the cell's own run (the tail: 20 budgets)
         frame["epochs_to_threshold"] = np.where(reached, e, -1)
         fine = o.get(f"epochs_to_{FINE:g}")
         frame["reached_fine"] = (False if fine is None else
@@ -196,7 +236,8 @@ def _per_seed(results: list[CellResult], budget: int) -> pd.DataFrame:
         frame["stuck"] = (o.outcome == "stuck").to_numpy()
         frame["max_abs_grad"] = o.max_abs_grad.to_numpy()
         frames.append(frame)
-    cols = [*LABELS, "seed", "outcome", "step_lr", "threshold", "epochs", "reached", "reached_fine",
+    cols = [*LABELS, "seed", "outcome", "step_lr", "threshold", "epochs", "reached",
+            "reached_long", "reached_fine",
             "epochs_to_threshold", "loss_at_budget", "printed", "stuck", "max_abs_grad"]
     return pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
 

@@ -138,6 +138,16 @@ def mechanism_sections(f: Findings, metas: dict) -> list[str]:
             if s.linear is not None:
                 text += f"; linear output {epochs(s.linear)}"
             lines.append(text + ".")
+        for (act, lr), sat in m.plateau_sat.items():
+            if sat.n and sat.count:
+                left = m.plateau_left[(act, lr)]
+                lines.append(
+                    f"- {act} (lr {lr:g}, long run of {m.tail_budget:,} epochs): "
+                    f"{share_ci(sat)} of seeds sat for at least a decade of epochs (median "
+                    f"{m.plateau_decades[(act, lr)]:.1f} decades) at the error of predicting the "
+                    f"mean target, {m.plateau_level:.6f}; {left.count} of those {left.n} later "
+                    "left it and reached the threshold. A plateau the seeds escape, not a "
+                    "local minimum.")
         lin = x.linear_neuron
         if lin is not None:
             lines.append(f"- A single linear neuron trained the same way (the minimal model: a+b "
