@@ -10,6 +10,7 @@ from .facts import Facts, ep, num, pc
 from .program import Change
 from .verdicts import Verdict
 
+MOST = 0.5  # "most seeds": more than this share
 POWER_LAW_K = -0.5  # a fitted exponent whose interval lies below this is a falling power law
 VERDICT_ZH = {
     "holds": "成立",
@@ -55,6 +56,13 @@ def _slow_en(x: Facts) -> list[str]:
         if s.linear is not None:
             parts.append(f"with a linear output unit, {ep(s.linear)}")
         out.append("; ".join(parts) + f" (same seeds, {x.budget:,}-epoch budget).")
+    for s in x.smooth:
+        if s.plateau is not None and s.plateau.count and s.plateau.share >= MOST:
+            out.append(f"Most {s.activation} seeds ({pc(s.plateau.share)}) first sit for a long "
+                       f"time at an error of `{s.plateau_level:.6f}`: the network predicts the "
+                       "mean target for every input. "
+                       f"{pc(s.plateau_left.share)} of them later leave it: a plateau, not a "
+                       "local minimum.")
     if x.output_isolated:
         out.append("The slowness is the output unit: a sigmoid or tanh output only approaches "
                    "the top of its range, and its slope shrinks exactly where your largest "
@@ -201,6 +209,12 @@ def _slow_zh(x: Facts) -> list[str]:
         if s.linear is not None:
             parts.append(f"把输出单元改为线性，只需 {ep(s.linear)}")
         out.append("；".join(parts) + f"（相同的随机种子，预算 {x.budget:,} 个周期）。")
+    for s in x.smooth:
+        if s.plateau is not None and s.plateau.count and s.plateau.share >= MOST:
+            out.append(f"大多数 {s.activation} 种子（{pc(s.plateau.share)}）会先在误差 "
+                       f"`{s.plateau_level:.6f}` 处停留很久：此时网络对每个输入都只输出"
+                       f"目标值的平均数。其中 {pc(s.plateau_left.share)} 之后会离开这个平台："
+                       "这是平台，不是局部最小值。")
     if x.output_isolated:
         out.append("慢的根源在输出单元：Sigmoid 或 Tanh 输出只能无限逼近其取值范围的上限，"
                    "而恰恰在你最大的目标值附近，它的斜率越来越小。")

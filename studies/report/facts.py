@@ -33,6 +33,9 @@ class Smooth:
     reads_zero: Rate | None  # printed error reads 0.000000 at the budget
     ratio_z: float | None  # first / last hidden error at initialisation (vanishing study)
     ratio_w: float | None  # first / last weight gradient at initialisation
+    plateau: Rate | None = None  # sat a decade of epochs at the mean-target error (long run)
+    plateau_left: Rate | None = None  # of those: later reached the threshold
+    plateau_level: float | None = None  # the error of predicting the mean target
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,8 @@ def gather(f: Findings) -> Facts:
             _get(m.reads_zero, key),
             v.question_z[act].median if v and act in v.question_z else None,
             v.question_w[act].median if v and act in v.question_w else None,
+            _get(m.plateau_sat, key), _get(m.plateau_left, key),
+            m.plateau_level if key in m.plateau_sat else None,
         ))
     relu = None
     if m is not None and m.relu_failed:
