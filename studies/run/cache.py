@@ -98,9 +98,6 @@ def _jsonable(value):
     return repr(value)
 
 
-def entry_path(cache_dir: Path, cell) -> Path:
-    """Where the chunk ``cell`` is kept in ``cache_dir``."""
-    return Path(cache_dir) / cell.study / f"{cell_key(cell)}{SUFFIX}"
 
 
 # --- writing ---------------------------------------------------------------------------------

@@ -77,9 +77,6 @@ def write_metrics(path: Path, monitor: Monitor, chunk_rows: int = CHUNK_ROWS) ->
     return write_csv_chunks(path, metrics_chunks(monitor, chunk_rows))
 
 
-def metrics_frame(monitor: Monitor) -> pd.DataFrame:
-    """The whole of metrics.csv as one frame (wide: a column per metric), for small runs."""
-    return pd.concat(list(metrics_chunks(monitor)), ignore_index=True)
 
 
 def loss_chunks(result: Result, chunk_rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:

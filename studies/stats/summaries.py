@@ -35,11 +35,6 @@ def prefixed_proportion(prefix: str, k: int, n: int) -> dict:
             f"{prefix}_ci_low": p["ci_low"], f"{prefix}_ci_high": p["ci_high"]}
 
 
-def read_proportion(row, prefix: str, n: int) -> dict:
-    """``{share, lo, hi, count, n}`` (the findings form) from a row's ``<prefix>_*`` columns."""
-    return {"share": float(row[f"{prefix}_share"]), "lo": float(row[f"{prefix}_ci_low"]),
-            "hi": float(row[f"{prefix}_ci_high"]), "count": int(row[f"{prefix}_count"]),
-            "n": int(n)}
 
 
 def outcome_shares(outcomes: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
