@@ -14,6 +14,7 @@ from studies.mechanisms import findings as study_findings
 from studies.mechanisms import grid as study_grid
 from studies.mechanisms import tables as study_tables
 from studies.mechanisms.figures import CAPTIONS
+from studies.run.budget import HEADLINE_EPOCHS, LONG_EPOCHS
 from studies.run.study import StudyOptions, read_meta, read_table
 from tests.quick import EPOCHS, SEEDS
 
@@ -93,7 +94,7 @@ def test_grid_pairs_seeds_and_follows_the_options():
     budget, tail = study_grid.budgets(opts)
     assert (budget, tail) == (10, 10 * study_grid.TAIL_FACTOR)
     assert study_grid.budgets(StudyOptions(quick=True)) == (300, study_grid.QUICK_TAIL)
-    assert study_grid.budgets(StudyOptions()) == (5000, 5000 * study_grid.TAIL_FACTOR)
+    assert study_grid.budgets(StudyOptions()) == (HEADLINE_EPOCHS, LONG_EPOCHS)
     by = {(c.label_dict["part"], c.label_dict["variant"], c.label_dict["activation"]): c
           for c in cells}
     q = PRESETS["question"]

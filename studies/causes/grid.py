@@ -7,6 +7,7 @@ import numpy as np
 from diagnostics.activations import get_activation
 from diagnostics.presets import PRESETS, QUIRK_FIXES
 from diagnostics.schedules import Schedule
+from studies.run.budget import HEADLINE_EPOCHS
 from studies.run.cells import Cell
 from studies.run.study import StudyOptions
 
@@ -18,7 +19,7 @@ RECTIFIER_LR = 0.01  # for other activations chosen with --activations
 SMOOTH_LR = 0.1
 SEEDS = {"rectifier": (1000, 100), "smooth": (200, 20)}  # (default, quick) seeds per cell
 # one budget for every arm: the program's own (headline numbers share it); quick: a smoke test
-EPOCHS = {kind: (PRESETS["question"].epochs, 120) for kind in ("rectifier", "smooth")}
+EPOCHS = {kind: (HEADLINE_EPOCHS, 120) for kind in ("rectifier", "smooth")}
 _ALL_FIXED: dict = {k: v for fix in QUIRK_FIXES.values() for k, v in fix.items()}
 # variant -> (config changes on top of the faithful program, which arms it applies to)
 VARIANTS: dict[str, tuple[dict, str]] = {

@@ -1,8 +1,8 @@
 """Study ``mechanisms``: the mechanisms behind the user's two observations, one experiment each.
 
 All on the question's program (``PRESETS["question"]``), one budget and one threshold (the
-preset's 5000 epochs and 1e-3, unless ``--epochs``), every variant on the same seeds as what it
-is compared with:
+headline budget of ``studies.run.budget`` and the preset's 1e-3, unless ``--epochs``), every
+variant on the same seeds as what it is compared with:
 
 a. Output asymptote: tanh and sigmoid at lr 0.1 as written, with the targets halved (inside the
    output's open range; the threshold is kept in the user's units: 1e-3 / 4 on the halved scale)
@@ -28,8 +28,7 @@ g. "Reaches zero": the share of seeds whose printed error ``"%f" % loss`` at the
    0.000000, and the printed values of a dead output (mean y²) and of the mean target (Var y),
    with the share of failed seeds that print each.
 
-Default size: about a minute of training on one core with the compiled engine (the tail run,
-100,000 epochs, is most of it).
+Default size: a few minutes of training on one core with the compiled engine.
 """
 
 from studies.run.study import Study

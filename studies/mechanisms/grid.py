@@ -18,6 +18,7 @@ from diagnostics.activations import get_activation
 from diagnostics.config import Config
 from diagnostics.presets import PRESETS
 from diagnostics.schedules import Schedule
+from studies.run.budget import HEADLINE_EPOCHS, LONG_EPOCHS
 from studies.run.cells import Cell
 from studies.run.study import StudyOptions
 
@@ -28,8 +29,8 @@ ACTIVATIONS = ("relu", "tanh", "sigmoid")
 RELU_LR = 0.01  # the question's learning rate (rectifier arms)
 SMOOTH_LR = 0.1  # what the user ran tanh and sigmoid with
 SEEDS = {"rectifier": (1000, 50), "smooth": (100, 8)}  # (default, quick) seeds per cell
-BUDGET = (PRESETS["question"].epochs, 300)  # (default, quick): the one budget of the headlines
-TAIL_FACTOR = 20  # the tail run lasts this many budgets (100,000 epochs by default)
+BUDGET = (HEADLINE_EPOCHS, 300)  # (default, quick): the one budget of the headlines
+TAIL_FACTOR = 20  # a budget the user chose gives a tail run of this many budgets
 QUICK_TAIL = 3000  # quick mode's tail run (when the budget is the default)
 TAIL_POINTS = 300  # log-spaced loss recordings of the tail run
 TARGET_SCALE = 0.5  # the asymptote experiment's targets: y * TARGET_SCALE, inside (0, 1)
@@ -67,11 +68,12 @@ def is_rectifier(activation: str) -> bool:
 
 
 def budgets(opts: StudyOptions) -> tuple[int, int]:
-    """(budget, tail epochs): 5000 and 100,000 by default, quick 300 and 3000; a budget the
-    user chose (``--epochs``) gives a tail of ``TAIL_FACTOR`` budgets, quick or not."""
+    """(budget, tail epochs): the headline budget and the long run by default, quick 300 and
+    3000; a budget the user chose (``--epochs``) gives a tail of ``TAIL_FACTOR`` budgets."""
     budget = opts.pick("epochs", *BUDGET)
-    tail = QUICK_TAIL if (opts.quick and opts.epochs is None) else TAIL_FACTOR * budget
-    return budget, tail
+    if opts.epochs is not None:
+        return budget, TAIL_FACTOR * budget
+    return budget, QUICK_TAIL if opts.quick else LONG_EPOCHS
 
 
 def seeds_of(opts: StudyOptions, kind: str) -> int:

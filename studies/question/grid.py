@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from diagnostics.presets import PRESETS
 from diagnostics.schedules import Schedule
+from studies.run.budget import HEADLINE_EPOCHS, LONG_EPOCHS
 from studies.run.cells import Cell
 from studies.run.study import StudyOptions
 
@@ -17,9 +18,12 @@ LONG_THRESHOLDS = (1e-3, 1e-4, 1e-5, 1e-6, 1e-8)
 
 
 def budgets(opts: StudyOptions) -> tuple[int, int]:
-    """(main epochs, long-run epochs): 5000 and 100,000 by default."""
-    epochs = opts.pick("epochs", 5000, 1000)
-    return epochs, (20 if not opts.quick else 3) * epochs
+    """(main epochs, long-run epochs): the headline budget and the long run by default; quick
+    1000 and 3000; a budget the user chose (``--epochs``) gives a long run of 20 budgets."""
+    epochs = opts.pick("epochs", HEADLINE_EPOCHS, 1000)
+    if opts.epochs is None:
+        return epochs, (LONG_EPOCHS if not opts.quick else 3 * epochs)
+    return epochs, 20 * epochs
 
 
 def cells(opts: StudyOptions) -> list[Cell]:

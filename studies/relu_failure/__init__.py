@@ -11,8 +11,8 @@ dataset (``network_dead``): *born dead* (already at initialisation), *died* (at 
 initialisation) and *other* (the output still varies at the end, or the seed diverged; this
 includes slow seeds that would converge after the budget).
 
-Defaults: 500 seeds and 1500 epochs per cell (the question's program converges 55% of its seeds
-by epoch 1500, 56% by 2000, 58% by 5000), chosen so the whole study costs about 100 CPU-seconds.
+Defaults: 500 seeds per cell, trained for the one headline budget (``studies.run.budget``), so
+the baseline's shares are the same numbers as the question study's.
 
 Theory: a first-layer unit with (w, b) i.i.d. Gaussian is dead on the data with the solid-angle
 probability ``theory.dead_probability(X)``; a layer of width n is entirely dead with pⁿ. Both are

@@ -11,6 +11,7 @@ from diagnostics.config import Config
 from diagnostics.initializers import get_initializer
 from diagnostics.presets import PRESETS
 from diagnostics.schedules import Schedule
+from studies.run.budget import HEADLINE_EPOCHS
 from studies.run.cells import Cell
 from studies.run.study import StudyOptions
 
@@ -18,7 +19,7 @@ NAME = "relu_failure"
 TITLE = "When and why ReLU networks fail: one factor at a time around the question's program"
 SEEDS = 500  # seeds per trained cell
 QUICK_SEEDS = 30
-EPOCHS = PRESETS["question"].epochs  # the program's budget: one budget for headline numbers
+EPOCHS = HEADLINE_EPOCHS  # one budget for headline numbers
 QUICK_EPOCHS = 60
 ENSEMBLE_PER_SEED = 40  # the init-only ensemble has this many seeds per trained-cell seed
 SECOND_LAYER_PER_SEED = 10  # seeds of each init-only second-layer cell, per trained-cell seed
