@@ -240,7 +240,7 @@ def _slow_zh(x: Facts) -> list[str]:
         if shrink:
             text += (f"在目标值为 {num(shrink[0].slope_target)} 的样本上，到第 {x.budget:,} 个"
                      "周期，输出单元的斜率"
-                     + "，".join(f"使用 {s.activation} 时从 {num(s.slope_init)} 降到 "
+                     + "，".join(f"在使用 {s.activation} 时从 {num(s.slope_init)} 降到 "
                                 f"{num(s.slope_end)}（最大值为 {num(s.slope_max)}）"
                                 for s in shrink)
                      + "；而在整个训练过程中，传到第一个隐藏层的误差始终至少是最后一个隐藏层的 "
