@@ -32,6 +32,14 @@ Network probes (``layer`` = 0):
   last.
 - ``network_dead``  1.0 when the output is constant over the dataset (every output identical on all
   samples), else 0.0: such a network cannot fit anything.
+
+Per-sample probe (not in ``PROBES``: the monitor stores one value per layer and seed, and this one
+keeps the sample axis; a study calls it on the records it builds):
+
+- ``output_slope``  act'(z_out) on every sample: the factor by which the output unit scales its
+  own error before anything reaches the layers below. Ratios between layers (``grad_ratio``, the
+  first / last ``grad_norm_z``) share this factor and cancel it; a sigmoid or tanh output near the
+  top of its range has a small one.
 """
 
 from __future__ import annotations
@@ -155,3 +163,10 @@ PROBES: dict[str, Probe] = {
     "network_dead": Probe("network_dead", "network", "dead", network_dead),
 }
 GROUPS = tuple(dict.fromkeys(p.group for p in PROBES.values()))  # dead also records events
+
+
+def output_slope(n: NetworkRecord) -> Array:
+    """(N, S) act'(z) of the output layer on every sample, the mean over its units when there
+    are several: dL/dz_out = dL/dy_hat * act'(z_out), so this is what the output unit multiplies
+    its error by (tanh'(0) = 1, sigmoid'(0) = 1/4, relu' = 1 where z > 0 and 0 elsewhere)."""
+    return n.layers[-1].gz.mean(axis=0)  # (n_out, N, S) -> (N, S); one unit: itself, exactly

@@ -761,3 +761,72 @@ def test_update_ratio_against_separately_trained_epochs():
                 np.testing.assert_allclose(value, want, rtol=1e-12, err_msg=f"e {e} layer {layer}")
     # at initialisation there is no previous epoch
     assert np.isnan(m.metric("update_ratio", 1)[1][0]).all()
+
+
+# ---- the output unit's slope (a per-sample probe) ----------------------------------------------
+
+
+class _Capture(Monitor):
+    """A monitor that keeps the last full-pass record it saw."""
+
+    def record(self, epoch, net, alive):
+        super().record(epoch, net, alive)
+        self.net = net
+
+
+# the output's pre-activation z = w x1 + 0 * a2 + b through a ReLU hidden layer that copies x1
+# (x1 > 0 on every sample): w = 2 and b = -1 give z = 0 exactly on the samples with x1 = 0.5
+OUTPUT_CASES = {  # name -> (w, b): z = w x1 + b on every sample
+    "mixed": (2.0, -1.0),  # z = -0.8, 0, -0.6, -0.4, 0, -0.2
+    "zero": (0.0, 0.0),  # z = 0 on every sample
+    "saturated": (2.0, 10.0),  # z in [10.2, 11]
+    "negative": (2.0, -11.0),  # z in [-10.8, -10]
+}
+CLOSED_SLOPES = {  # act'(z) written independently of the engine's formulas
+    "tanh": lambda z: 1.0 / np.cosh(z) ** 2,
+    "sigmoid": lambda z: np.exp(-z) / (1.0 + np.exp(-z)) ** 2,
+    "relu": lambda z: (z > 0).astype(float),
+}
+
+
+@pytest.mark.parametrize("kind", list(CLOSED_SLOPES))
+def test_output_slope_hand_built(kind):
+    cfg = Config(layers=(2, 2, 1), activation="relu", output_activation=kind)
+    hidden = (np.array([[1.0, 0.0], [0.0, 0.0]]), np.zeros(2))  # a = (x1, 0)
+    nets = [[hidden, (np.array([[w, 0.0]]), np.array([b]))] for w, b in OUTPUT_CASES.values()]
+    m = _Capture(cfg, DATA, range(len(nets)), record="grad_norm_z", every="none")
+    m.observe(0, Layout(cfg.layers).pack(nets, np.float64), np.arange(len(nets)))
+    got_slope = probes.output_slope(m.net)  # (N, S)
+    assert got_slope.shape == (6, len(nets))
+    z = np.stack([w * X_Q[:, 0] + b for w, b in OUTPUT_CASES.values()], axis=1)  # (N, S)
+    np.testing.assert_array_equal(m.net.layers[-1].z[0], z)  # the same three rounded operations
+    want = CLOSED_SLOPES[kind](z)
+    a = SLOW_ACTS[kind][0](z)
+    _, bound = act_errors(kind, z, a, np.zeros_like(z))  # z is exact: the evaluations' error
+    closed_err = 4 * libm_rel() * want + gamma(4) * want  # cosh / exp and three more roundings
+    assert_within(got_slope, want, two_sided(bound + closed_err), f"{kind} slopes")
+    # exact where z = 0: tanh'(0) = 1, sigmoid'(0) = 1/4, relu'(0) = 0 (z > 0 is required)
+    at_zero = {"tanh": 1.0, "sigmoid": 0.25, "relu": 0.0}[kind]
+    zero = z == 0
+    assert zero.sum() == 2 + 6  # two samples of "mixed", every sample of "zero"
+    np.testing.assert_array_equal(got_slope[zero], at_zero)
+    # saturated at z >= 10: below 1e-8 (tanh) and 5e-5 (sigmoid); a ReLU's slope stays exactly 1
+    sat, neg = got_slope[:, 2], got_slope[:, 3]
+    if kind == "relu":
+        np.testing.assert_array_equal(sat, 1.0)
+        np.testing.assert_array_equal(neg, 0.0)
+    else:
+        assert sat.max() < {"tanh": 1e-8, "sigmoid": 5e-5}[kind]
+        assert neg.max() < {"tanh": 1e-8, "sigmoid": 5e-5}[kind]
+
+
+def test_output_slope_is_the_mean_over_output_units():
+    gz = np.zeros((2, 3, 2))  # (units, N, S)
+    gz[0] = [[1.0, 0.25], [0.5, 0.0], [0.0, 1.0]]
+    gz[1] = [[0.0, 0.25], [0.5, 1.0], [1.0, 1.0]]
+    zeros = np.zeros_like(gz)
+    layer = probes.LayerRecord(zeros, zeros, gz, zeros, np.zeros((2, 1, 2)), np.zeros((2, 2)),
+                               np.zeros((2, 1, 2)), np.zeros((2, 2)), None, ACTIVATIONS["tanh"])
+    got_slope = probes.output_slope(probes.NetworkRecord([layer], np.zeros(2)))
+    np.testing.assert_array_equal(got_slope, [[0.5, 0.25], [0.5, 0.5], [0.5, 1.0]])
+    assert "output_slope" not in probes.PROBES  # a per-sample probe: not in the per-layer table

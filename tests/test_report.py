@@ -118,6 +118,62 @@ def test_vanishing_verdict_follows_the_gradient_ratio(quick_run, tmp_path):
                                                          "partly holds", verdicts.UNDECIDED)
 
 
+def isolate_the_output(d: Path) -> None:
+    """Synthetic: a linear output rescues 50 tanh seeds and kills none (the asymptote test)."""
+    path = d / "mechanisms" / "asymptote.csv"
+    frame = pd.read_csv(path)
+    rows = frame.variant == "linear_output"
+    frame.loc[rows, ["rescued", "killed", "mcnemar_p"]] = [50, 0, mcnemar_exact(50, 0)]
+    frame.to_csv(path, index=False)
+
+
+def set_column(path: Path, column: str, value, **where) -> None:
+    frame = pd.read_csv(path)
+    rows = pd.Series(True, index=frame.index)
+    for col, val in where.items():
+        rows &= frame[col] == val
+    assert rows.any(), (path.name, where)
+    frame.loc[rows, column] = value
+    frame.to_csv(path, index=False)
+
+
+def test_vanishing_verdict_follows_the_ratios_during_training(quick_run, tmp_path):
+    d = copy_of(quick_run, tmp_path)
+    isolate_the_output(d)
+    ratios = d / "mechanisms" / "layer_ratios.csv"
+    set_column(ratios, "median", 1.0, quantity="z")  # synthetic: no vanishing at any epoch
+    set_column(d / "vanishing" / "question_network.csv", "median", 1.0, quantity="z")
+    assert verdict(report(d), "Vanishing gradients") == "misattributed"
+    # synthetic: at one epoch of training the sigmoid error at the first layer vanishes
+    frame = pd.read_csv(ratios)
+    late = frame.epoch.max()
+    set_column(ratios, "median", 1e-3, quantity="z", activation="sigmoid", epoch=late)
+    assert verdict(report(d), "Vanishing gradients") == "partly holds"
+
+
+def test_the_output_slope_sentence_follows_its_numbers(quick_run, tmp_path):
+    """Both languages quote the output's slope when it is the factor that shrinks, else not."""
+    d = copy_of(quick_run, tmp_path)
+    isolate_the_output(d)
+    slopes = d / "mechanisms" / "output_slope.csv"
+    frame = pd.read_csv(slopes)
+    top, last = frame.target.max(), frame.epoch.max()
+    for act in ("tanh", "sigmoid"):  # synthetic: the slope on the largest target collapses
+        set_column(slopes, "median", 0.0123, activation=act, target=top, epoch=last)
+    text = report(d)
+    en, zh = short_answers(text)
+    assert "0.012" in en and "0.012" in zh
+    assert "not through the layers" in en and "而不是在层与层之间消失" in zh
+    assert "the factor that shrinks is the output unit's own slope" in text
+    assert_short_answers_quote_the_facts(d, text)
+    for act in ("tanh", "sigmoid"):  # synthetic: it grows instead
+        set_column(slopes, "median", 0.9, activation=act, target=top, epoch=last)
+    text = report(d)
+    en, zh = short_answers(text)
+    assert "not through the layers" not in en and "而不是在层与层之间消失" not in zh
+    assert "the factor that shrinks is the output unit's own slope" not in text
+
+
 def test_a_missing_study_is_reported_as_not_measured(quick_run, tmp_path):
     d = copy_of(quick_run, tmp_path)
     shutil.rmtree(d / "causes")
@@ -141,7 +197,10 @@ def short_answers(text: str, code: bool = False) -> tuple[str, str]:
 
 def test_every_number_in_the_short_answers_comes_from_the_run(quick_run, tmp_path):
     d = copy_of(quick_run, tmp_path)
-    text = report(d)
+    assert_short_answers_quote_the_facts(d, report(d))
+
+
+def assert_short_answers_quote_the_facts(d: Path, text: str) -> None:
     facts = gather(Findings.of(findings_in(d)[0]))
     allowed = numbers(facts) | {"95%"}  # 95% names the intervals' level, not a result
     en, zh = short_answers(text)

@@ -8,15 +8,20 @@ import numpy as np
 import pytest
 
 from diagnostics.data import question_data
+from diagnostics.initializers import draw_ensemble
 from diagnostics.presets import PRESETS
-from diagnostics.train import OUTCOMES
+from diagnostics.train import OUTCOMES, train
 from studies.mechanisms import findings as study_findings
 from studies.mechanisms import grid as study_grid
+from studies.mechanisms import samples
 from studies.mechanisms import tables as study_tables
 from studies.mechanisms.figures import CAPTIONS
 from studies.run.budget import HEADLINE_EPOCHS, LONG_EPOCHS
 from studies.run.study import StudyOptions, read_meta, read_table
 from tests.quick import EPOCHS, SEEDS
+from tests.test_probes import SLOW_ACTS, act_errors, slow_error_bounds, slow_pass
+
+from .tolerances import U64, gamma, libm_rel, two_sided
 
 ARM = ["activation", "lr"]
 TABLES = {
@@ -53,8 +58,12 @@ TABLES = {
     "plateau": [*ARM, "n", "level", *[f"{p}_{k}" for p in ("sat", "left")
                                        for k in ("count", "share", "ci_low", "ci_high")],
                 "decades_median"],
+    "output_slope": study_tables.SLOPE_COLS,
+    "layer_ratios": study_tables.RATIO_COLS,
+    "bias_decay": study_tables.BIAS_COLS,
 }
-FIGURES = ["asymptote.png", "tail.png", "momentum.png", "dead_output.png"]
+FIGURES = ["asymptote.png", "tail.png", "momentum.png", "dead_output.png", "output_slope.png",
+           "bias_decay.png"]
 
 
 @pytest.fixture(scope="module")
@@ -347,3 +356,105 @@ def test_plateau_table_is_consistent(run):
     t = read_table(d, "plateau")
     assert (t.left_count <= t.sat_count).all() and (t.sat_count <= t.n).all()
     assert (t.level > 0).all()
+
+
+# ---- the output unit's slope and the bias decay (the observed second pass) --------------------
+
+
+def test_output_slope_table_at_initialisation_against_a_slow_pass(run):
+    """Epoch 0 of the table against act'(z_out) of the question's draws, one network and one
+    sample at a time (tests.test_probes.slow_pass), within its round-off bound."""
+    d, _ = run
+    t = read_table(d, "output_slope")
+    data = question_data()
+    Y = data.Y[:, 0]
+    draws = draw_ensemble((2, 4, 4, 1), np.arange(SEEDS), "standard_normal", "normal", 1.0,
+                          "legacy")
+    for (act, _), part in t.groupby(ARM):
+        acts = [act] * 3  # the program: the same activation on every layer
+        slopes, bounds = np.empty((len(Y), SEEDS)), np.empty((len(Y), SEEDS))  # (N, S)
+        for s, params in enumerate(draws):
+            zs, outs, *_ = slow_pass(params, acts, data.X, data.Y)
+            ez = slow_error_bounds(params, acts, data.X, data.Y)[0]
+            slopes[:, s] = SLOW_ACTS[act][1](zs[-1])[0]
+            bounds[:, s] = act_errors(act, zs[-1], outs[-1], ez[-1])[1][0]
+        at0 = part[part.epoch == 0].set_index("target")
+        for target in np.unique(Y):
+            x = slopes[Y == target].ravel()
+            # a median moves by at most the largest error of the values it is taken over
+            assert abs(at0.loc[target, "median"] - np.median(x)) <= two_sided(
+                bounds[Y == target].max()), (act, target)
+            assert at0.loc[target, "pairs"] == x.size
+        assert (part.max_slope == {"relu": 1.0, "tanh": 1.0, "sigmoid": 0.25}[act]).all()
+        assert (part["median"] <= part.max_slope).all() and (part.q25 <= part.q75).all()
+    relu = t[t.activation == "relu"]
+    assert relu["median"].isin([0.0, 1.0]).all()  # relu' is 0 or 1
+
+
+def test_layer_ratios_at_initialisation_equal_the_vanishing_study(run, quick_run):
+    """Two studies, the same seeds and draws: the ratios before the first update agree."""
+    d, _ = run
+    r = read_table(d, "layer_ratios")
+    q = read_table(quick_run / "vanishing", "question_network")
+    q = q[q.preset == "question"]
+    for (act, quantity), part in r[r.epoch == 0].groupby(["activation", "quantity"]):
+        other = q[(q.activation == act) & (q.quantity == quantity)].iloc[0]
+        assert part.n.iloc[0] == other.n  # the same seeds (the quick run's seed count)
+        assert part["median"].iloc[0] == pytest.approx(other["median"], rel=1e-12)
+    assert (r.n_defined <= r.n).all()
+
+
+def test_bias_decay_table_and_findings(run):
+    d, _ = run
+    t = read_table(d, "bias_decay")
+    assert set(t.layer) == {1, 2, 3}
+    assert (t[t.epoch == 0].ratio_max_dev == 0).all() and (t[t.epoch == 0].factor == 1).all()
+    normal = t[t.n_compared == t.n]
+    # relative round-off of steps updates b - lr b (see test_bias_decay_closed_form_...)
+    bound = [bias_rtol(s, lr) for s, lr in zip(normal.steps, normal.lr, strict=True)]
+    assert (normal.ratio_max_dev <= bound).all()
+    np.testing.assert_allclose(t.closed_form, t.initial_median * t.factor)
+    f = study_findings.findings(d)
+    for (_, lr), b in f.bias_decay.items():
+        assert b.factor == pytest.approx((1 - lr) ** (6 * b.epoch))
+        assert b.ratio_max_dev <= bias_rtol(6 * b.epoch, lr)
+    for s in f.output_slope.values():
+        assert s.ratio_z_min <= s.ratio_z_end <= s.ratio_z_max
+        assert s.end_epoch == EPOCHS and 0 <= s.top_end <= s.max_slope
+
+
+def bias_rtol(steps: int, lr: float) -> float:
+    """Relative error bound of b0 (1 - lr)^steps computed two ways: by the engine's steps
+    fl(b - fl(lr b)) = b (1 - lr)(1 + d), |d| <= u (1 + lr / (1 - lr)) = u / (1 - lr) per step,
+    and here as fl(fl(1 - lr) ** steps) * b0: (1 + u)^steps from rounding 1 - lr, one libm pow
+    and one product. Errors compound (Higham's gamma) and the two sides add (two-sided)."""
+    engine = gamma(math.ceil(steps / (1 - lr)))
+    closed = gamma(steps) + libm_rel() + U64
+    return engine + closed
+
+
+@pytest.mark.parametrize("engine", ["compiled", "numpy"])
+def test_bias_decay_closed_form_against_the_engine(engine):
+    """The program's b -= lr * b: after E epochs of 6 updates, b = b0 (1 - lr)^(6 E), to the
+    round-off of 6 E multiplications, whatever the activation (the decay ignores the data)."""
+    seeds, epochs, lr = [0, 7, 42], 400, 0.01
+    ends = {}
+    for act in ("relu", "tanh"):
+        cfg = PRESETS["question"].replace(activation=act, lr=lr, epochs=epochs)
+        r = train(cfg, question_data(), seeds, loss_epochs=[epochs], engine=engine)
+        b0 = np.concatenate([b for _, b in r.initial_params], axis=1)  # (S, biases)
+        b = np.concatenate([b for _, b in r.final_params], axis=1)
+        closed = b0 * samples.closed_form_factor(lr, 6 * epochs)
+        rtol = bias_rtol(6 * epochs, lr)
+        np.testing.assert_allclose(b, closed, rtol=rtol, atol=0)
+        ends[act] = b
+    np.testing.assert_array_equal(ends["relu"], ends["tanh"])  # bit for bit
+
+
+def test_decay_steps_and_factor():
+    q = PRESETS["question"]
+    assert samples.decay_steps(q, 6) == 6
+    assert samples.decay_steps(q.replace(batch="full"), 6) == 1
+    assert samples.decay_steps(q.replace(batch=4), 6) == 2
+    assert samples.closed_form_factor(0.5, 3) == 0.125
+    assert samples.closed_form_factor(0.1, 10_000) == 0.0  # below float64: underflow

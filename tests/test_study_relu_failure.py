@@ -15,6 +15,7 @@ from studies.relu_failure import findings as study_findings
 from studies.relu_failure import grid as study_grid
 from studies.relu_failure import tables as study_tables
 from studies.run.study import StudyOptions, read_meta
+from studies.stats.intervals import mcnemar_exact, wilson_interval
 from tests.quick import EPOCHS, SEEDS
 
 TABLES = {
@@ -35,6 +36,7 @@ TABLES = {
                              "unit_ci_high", "theory_p", "theory_in_ci"],
     "second_layer": ["n0", "n1", "unit_share", "unit_ci_low", "unit_ci_high",
                      "theory_whole_space"],
+    "ranking": ["factor", "value", "is_baseline", *study_tables.RANK_COLS],
 }
 FIGURES = ("failure_by_factor.png", "born_dead_theory.png")
 SHARES = ("failure", "born_dead", "died", "other", "converged")
@@ -174,6 +176,55 @@ def test_findings_shape_and_order(run):
     assert m.lo <= m.share <= m.hi
     assert f.budget == EPOCHS and f.seeds == SEEDS and f.n_samples == 6
     assert f.layers == (2, 4, 4, 1)
+
+
+def test_ranking_groups_every_change_and_the_program_once(run):
+    target, t, _ = run
+    r, ps = t["ranking"], t["per_seed"]
+    assert len(r) == ps.groupby(["factor", "value"]).ngroups  # each change once, and the program
+    assert r.is_baseline.sum() == 1
+    assert (np.diff(r.share) >= 0).all() and (np.diff(r.group) >= 0).all()  # lowest first
+    assert r.group.iloc[0] == 1 and set(np.diff(r.group)) <= {0, 1}
+    leaders = r[r.name == r.leader]
+    assert len(leaders) == r.group.nunique() and leaders.mcnemar_p.isna().all()
+    members = r[r.name != r.leader]
+    assert ((members.diff_lo <= 0) & (0 <= members.diff_hi)).all()  # indistinguishable
+    lead_count = r.set_index("name")["count"]
+    np.testing.assert_array_equal(  # paired: discordant seeds give the difference of counts
+        members.variant_only - members.leader_only,
+        members["count"].to_numpy() - lead_count[members.leader].to_numpy())
+    f = study_findings.findings(target)
+    assert [x.group for x in f.ranking] == r.group.tolist()
+    assert sum(x.leader for x in f.ranking) == len(leaders)
+
+
+def test_rank_groups_flips_with_the_pairing():
+    """Synthetic seeds: 30% against 40% failures is ranked only when the pairs say so."""
+    S = 100
+    a = np.zeros(S, bool)
+    a[:30] = True  # fails on seeds 0..29
+    nested = a.copy()
+    nested[30:40] = True  # the same 30 and 10 more: 0 vs 10 discordant seeds
+    shifted = np.zeros(S, bool)
+    shifted[20:60] = True  # 40 failures, 20 vs 30 discordant: no telling them apart
+    # the independent Wilson intervals of 30% and 40% overlap either way
+    assert wilson_interval(30, S)[1] > wilson_interval(40, S)[0]
+    ranked = study_tables.rank_groups(["a", "b"], np.array([a, nested]))
+    assert ranked.group.tolist() == [1, 2] and ranked.leader.tolist() == ["a", "b"]
+    together = study_tables.rank_groups(["a", "b"], np.array([a, shifted]))
+    assert together.group.tolist() == [1, 1] and together.leader.tolist() == ["a", "a"]
+    row = together.iloc[1]
+    assert (row.leader_only, row.variant_only) == (20, 30)
+    assert row["diff"] == pytest.approx(0.1) and row.diff_lo < 0 < row.diff_hi
+    assert row.mcnemar_p == pytest.approx(mcnemar_exact(20, 30))
+    # a third variant that fails on every seed: a group of its own, after both
+    worst = study_tables.rank_groups(["c", "a", "b"], np.array([np.ones(S, bool), a, shifted]))
+    assert worst.name.tolist() == ["a", "b", "c"] and worst.group.tolist() == [1, 1, 2]
+    # identical failures: one group, a difference of exactly 0
+    same = study_tables.rank_groups(["a", "a2"], np.array([a, a]))
+    assert same.group.tolist() == [1, 1] and same["diff"].tolist() == [0.0, 0.0]
+    with pytest.raises(ValueError, match="shape"):
+        study_tables.rank_groups(["a"], np.array([a, a]))
 
 
 # ---- helpers ---------------------------------------------------------------------------------

@@ -27,6 +27,16 @@ f. Revived by the bias decay: seeds of the ReLU program whose full-data gradient
 g. "Reaches zero": the share of seeds whose printed error ``"%f" % loss`` at the budget reads
    0.000000, and the printed values of a dead output (mean y²) and of the mean target (Var y),
    with the share of failed seeds that print each.
+h. The output unit's slope: act'(z_out) per sample (so per target value) of the ReLU, tanh and
+   sigmoid programs at log-spaced epochs up to the budget, beside the first / last hidden error
+   ratio and the first / output weight-gradient ratio of the same passes (ratios between layers
+   share the output's slope and cancel it).
+i. The bias decay: each layer's ‖b‖ over the same epochs against ‖b(0)‖ (1 − lr)^(updates), the
+   closed form of the program's b ← b − lr·b; the measured / closed-form ratio where float64 can
+   hold the closed form.
+
+h and i come from a second, observed pass of the programs as written: the tanh and sigmoid ones of
+a and the ReLU one of d (plain SGD), on their seeds (``samples``).
 
 Default size: a few minutes of training on one core with the compiled engine.
 """

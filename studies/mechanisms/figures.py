@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from matplotlib.lines import Line2D
 
 from studies import plots
 from studies.run.study import read_table
@@ -27,6 +28,13 @@ CAPTIONS = {  # figure -> the one line printed under it
                        "before the first update, by initialisation, beside first-layer units "
                        "and their closed form. Right: the trained program's seeds, converged or "
                        "failed born dead / died in training / failed while alive.",
+    "output_slope.png": "Top: the output unit's slope act'(z) per target value over training "
+                        "(median over seeds; ReLU: mean, the share of seeds whose output is on). "
+                        "Bottom: the slope on the largest target beside the ratios between "
+                        "layers, which cancel it: the factor that shrinks is the output's own.",
+    "bias_decay.png": "The bias line b -= lr * b: the size of each layer's biases (median over "
+                      "seeds) against |b(0)| (1 - lr)^(updates): they agree to round-off down "
+                      "to the smallest normal float64, below which round-off stops the decay.",
 }
 VARIANT_STYLE = {"as_written": "-", "halved_targets": "--", "linear_output": ":"}
 OUTCOMES = ("converged", "not_converged", "stuck", "diverged")
@@ -40,7 +48,8 @@ SPLIT = {  # relu_failures category -> (colour, label)
 
 
 def figures(tables_dir: Path, out_dir: Path) -> list[Path]:
-    """asymptote.png, tail.png, momentum.png, dead_output.png (those whose data ran)."""
+    """asymptote.png, tail.png, momentum.png, dead_output.png, output_slope.png,
+    bias_decay.png (those whose data ran)."""
     out = []
     if len(read_table(tables_dir, "asymptote")):
         out.append(_asymptote_figure(tables_dir, out_dir))
@@ -50,6 +59,10 @@ def figures(tables_dir: Path, out_dir: Path) -> list[Path]:
         out.append(_momentum_figure(tables_dir, out_dir))
     if len(read_table(tables_dir, "dead_output_init")):
         out.append(_dead_output_figure(tables_dir, out_dir))
+    if len(read_table(tables_dir, "output_slope")):
+        out.append(_output_slope_figure(tables_dir, out_dir))
+    if len(read_table(tables_dir, "bias_decay")):
+        out.append(_bias_figure(tables_dir, out_dir))
     return out
 
 
@@ -221,3 +234,145 @@ def _dead_output_figure(tables_dir: Path, out_dir: Path) -> Path:
                title="count [95% Wilson CI]")
     fig.suptitle("Dead output at initialisation and the trained program's failures")
     return plots.save(fig, out_dir / "dead_output.png")
+
+
+FACTOR_STYLE = {  # the bottom row of output_slope.png: one line style per factor
+    "slope": {"linewidth": 2.4, "linestyle": (0, (1, 1))},
+    "z": {"color": "0.15", "linewidth": 1.5, "linestyle": "-"},
+    "W": {"color": "0.15", "linewidth": 1.5, "linestyle": "--"},
+    "level": {"color": "0.6", "linewidth": 0.8, "linestyle": "-."},
+}
+INIT_X = 0.5  # where epoch 0 (before the first update) sits on a log epoch axis
+
+
+def _epoch_axis(ax, budget: int) -> None:
+    """Log epochs with epoch 0 drawn at INIT_X and labelled as the initialisation."""
+    ax.set_xscale("log")
+    ax.set_xlim(INIT_X * 0.8, budget * 1.25)
+    ticks = [INIT_X, *[10.0**k for k in range(0, int(np.log10(budget)) + 1)]]
+    ax.set_xticks(ticks, ["init", *[f"{t:,.0f}" for t in ticks[1:]]])
+    ax.minorticks_off()
+    ax.set_xlabel("epoch (log scale)")
+
+
+def _x(epochs) -> np.ndarray:
+    return np.where(np.asarray(epochs, dtype=float) > 0, epochs, INIT_X)
+
+
+def _shade(colour: str, k: int, n: int) -> tuple:
+    """The activation's colour, from pale (k = 0) to full (k = n - 1)."""
+    from matplotlib.colors import to_rgb
+
+    w = 0.65 * (1 - k / max(n - 1, 1))
+    return tuple(c * (1 - w) + w for c in to_rgb(colour))
+
+
+def _output_slope_figure(tables_dir: Path, out_dir: Path) -> Path:
+    s = read_table(tables_dir, "output_slope")
+    r = read_table(tables_dir, "layer_ratios")
+    order = {"tanh": 0, "sigmoid": 1}  # the report's order; rectifiers last, for contrast
+    arms = sorted(_arms(s), key=lambda a: (order.get(a[0], 2), a))
+    fig, axes = plots.figure(2, len(arms), width=4.4, height=3.6, squeeze=False)
+    budget = int(s.epoch.max())
+    targets = sorted(s.target.unique())
+    for col, (act, lr) in enumerate(arms):
+        part = s[(s.activation == act) & (s.lr == lr)]
+        colour = plots.color(act)
+        rectifier = act == "relu" or part["median"].isin([0.0, 1.0]).all()
+        stat = "mean" if rectifier else "median"
+        ax = axes[0, col]
+        for k, t in enumerate(targets):
+            p = part[part.target == t].sort_values("epoch")
+            top = k == len(targets) - 1
+            if top and not rectifier:
+                ax.fill_between(_x(p.epoch), plots.positive(p.q25), plots.positive(p.q75),
+                                color=colour, alpha=0.15, linewidth=0)
+            ax.plot(_x(p.epoch), plots.positive(p[stat]), color=_shade(colour, k, len(targets)),
+                    linewidth=2.2 if top else 1.4,
+                    label=f"target {t:g}" + (" (largest; band: IQR)" if top and not rectifier
+                                             else ""))
+        top_slope = float(part.max_slope.iloc[0])
+        ax.axhline(top_slope, color="0.4", linestyle=":", linewidth=1.0,
+                   label=f"largest possible slope: {top_slope:g}")
+        ax.set_yscale("log")
+        ax.set_ylim(min(0.01, np.nanmin(plots.positive(part[stat])) / 1.5), 1.6)
+        _epoch_axis(ax, budget)
+        ax.set_ylabel(f"act'(z_out), {stat} over seeds")
+        ax.set_title(f"{act}, lr {lr:g}: output slope per target", color=colour,
+                     fontweight="bold")
+        ax.legend(loc="lower left", fontsize=7.5)
+        ax = axes[1, col]
+        big = part[part.target == targets[-1]].sort_values("epoch")
+        ax.plot(_x(big.epoch), plots.positive(big[stat]), color=colour, **FACTOR_STYLE["slope"])
+        rows = r[(r.activation == act) & (r.lr == lr)]
+        for q in ("z", "W"):
+            p = rows[rows.quantity == q].sort_values("epoch")
+            ax.plot(_x(p.epoch), plots.positive(p["median"]), **FACTOR_STYLE[q])
+        ax.axhline(1.0, color="0.6", linewidth=0.8)
+        ax.axhline(0.1, **FACTOR_STYLE["level"])
+        ax.set_yscale("log")
+        _epoch_axis(ax, budget)
+        ax.set_ylabel("factor (median over seeds)")
+        ax.set_title(f"{act}: the factors the error is scaled by", fontsize=10)
+    labels = {"slope": f"output slope on the largest target, {targets[-1]:g} (colour of the "
+                       "activation; ReLU: mean)",
+              "z": "back-propagated error, hidden layer 1 / last hidden layer",
+              "W": "weight gradient, layer 1 / output layer",
+              "level": "0.1: below it the verdict calls the gradient vanishing"}
+    handles = [Line2D([], [], **({"color": "0.5"} | FACTOR_STYLE[k])) for k in labels]
+    fig.legend(handles, list(labels.values()), loc="outside lower center", ncols=2,
+               fontsize=8.5, title="bottom row")
+    n = ", ".join(f"{a} {int(r[(r.activation == a) & (r.lr == lr)].n.max()):,}"
+                  for a, lr in arms)
+    plots.suptitle(fig, f"The output unit's slope over training beside the ratios between layers"
+                        f"\nthe program as written, {budget:,} epochs; seeds: {n}")
+    return plots.save(fig, out_dir / "output_slope.png")
+
+
+LAYER_MARKERS = ("o", "s", "^", "D", "v", "P")
+SUBNORMAL = 2.0**-1074  # the smallest positive float64
+
+
+def _bias_figure(tables_dir: Path, out_dir: Path) -> Path:
+    t = read_table(tables_dir, "bias_decay")
+    lrs = sorted(set(t.lr.astype(float)))
+    fig, axes = plots.figure(1, len(lrs), width=5.8, height=4.8, squeeze=False)
+    tiny = float(np.finfo(np.float64).tiny)
+    for ax, lr in zip(axes[0], lrs, strict=True):
+        part = t[t.lr == lr]
+        acts = list(dict.fromkeys(part.activation))
+        budget = int(part.epoch.max())
+        per_epoch = float(part.steps.max()) / max(budget, 1)  # updates per epoch
+        e = np.linspace(0, budget, 400)
+        for layer in sorted(part.layer.unique()):
+            marker = LAYER_MARKERS[(layer - 1) % len(LAYER_MARKERS)]
+            b0 = float(part[part.layer == layer].initial_median.iloc[0])
+            log_line = np.log10(b0) + per_epoch * e * np.log10(1 - lr)  # (400,)
+            keep = log_line > np.log10(SUBNORMAL)  # what float64 can hold
+            ax.plot(e[keep], 10.0 ** log_line[keep], color="black", linewidth=1.0,
+                    label="closed form: median |b(0)| (1 − lr)^(updates)" if layer == 1
+                    else None)
+            for k, act in enumerate(acts):
+                p = part[(part.layer == layer) & (part.activation == act)].sort_values("epoch")
+                ax.plot(p.epoch, plots.positive(p.measured_median), linestyle="none",
+                        marker=marker, markersize=7 - 2.5 * k, color=plots.color(act),
+                        mfc="none" if k else plots.color(act), label=f"{act}, layer {layer}")
+        low = float(np.nanmin(plots.positive(part.measured_median)))
+        if low < tiny:
+            ax.axhline(tiny, color="0.5", linestyle=":", linewidth=1.0)
+            ax.annotate(f"smallest normal float64, {tiny:.1e}: below it lr·b rounds\n"
+                        f"to 0 and the decay stops (at {low:.1e})", (budget, tiny),
+                        xytext=(0, 6), textcoords="offset points", ha="right", fontsize=8)
+        top = float(part.measured_median.max())
+        ax.set_yscale("log")
+        ax.set_ylim(max(low / 1e6, SUBNORMAL), top * 1e6)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("‖b_l‖, median over seeds (log scale)")
+        both = (f"{' and '.join(acts)} programs (the same biases)" if len(acts) > 1
+                else f"{acts[0]} program")
+        ax.set_title(f"lr {lr:g}: {both}\n{int(part.n.max()):,} seeds, {budget:,} epochs of "
+                     f"{per_epoch:g} updates", fontsize=10)
+        ax.legend(loc="upper right", fontsize=7.5, ncols=2 if len(acts) > 1 else 1)
+    plots.suptitle(fig, "The bias line b -= lr * b: every bias shrinks by (1 − lr) at each "
+                        "update and never learns; measured against the closed form")
+    return plots.save(fig, out_dir / "bias_decay.png")

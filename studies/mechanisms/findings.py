@@ -14,6 +14,7 @@ from studies.stats.values import Epochs, Rate
 from .grid import MOMENTUM, TARGET_SCALE
 
 Arm = tuple[str, float]  # (activation, lr)
+ARM_COLS = ["activation", "lr"]
 ArmVariant = tuple[str, float, str]  # (activation, lr, variant)
 
 
@@ -25,6 +26,48 @@ class ProgramResult:
     reached_fine: Rate  # epoch loss <= ``fine`` within the budget
     epochs: Epochs  # to the threshold
     reads_zero: Rate  # the error printed with %f at the budget reads 0.000000
+
+
+@dataclass(frozen=True)
+class OutputSlope:
+    """One program's output slope act'(z_out) and layer ratios over training (medians over seeds;
+    the slope over the seeds' samples with one target value)."""
+
+    seeds: int
+    max_slope: float  # sup act': 1 for tanh and relu, 1/4 for sigmoid
+    top_target: float  # the largest target value
+    low_target: float  # the smallest
+    top_init: float  # slope on the largest target before the first update
+    top_end: float  # ... at the last recording (the budget)
+    low_end: float  # slope on the smallest target at the budget
+    top_mean_end: float  # mean slope on the largest target at the budget (relu: share that is on)
+    end_epoch: int
+    ratio_z_end: float  # first / last hidden error ratio at the budget
+    ratio_z_min: float  # its smallest and largest median over the recordings
+    ratio_z_max: float
+    ratio_w_end: float  # first / output weight-gradient ratio at the budget
+    ratio_w_min: float
+    ratio_w_max: float
+
+    @property
+    def shrinks(self) -> bool:
+        """The slope on the largest target ends below the ratio between the hidden layers and
+        below its own start: the smaller factor of the two is the output unit's."""
+        return self.top_end < min(self.ratio_z_end, self.top_init)
+
+
+@dataclass(frozen=True)
+class BiasDecay:
+    """The program's b -= lr * b against the closed form ‖b(0)‖ (1 - lr)^(updates)."""
+
+    seeds: int
+    epoch: int  # the last recording where every seed's closed form is a normal float64
+    factor: float  # (1 - lr)^(updates up to that epoch)
+    ratio_median: float  # measured / closed form there: median over layers of the seed medians
+    ratio_max_dev: float  # max |measured / closed form - 1| over seeds and layers
+    subnormal_from: int | None  # first recording from which every seed's biases are below the
+    # smallest normal float64 (round-off then stops the decay: ``floor``)
+    floor: float | None  # median ‖b‖ of the layers at the last recording, when subnormal
 
 
 @dataclass(frozen=True)
@@ -97,6 +140,9 @@ class MechanismsFindings:
     # the corrected program beside the program as written and the single neuron
     fine: float  # the second loss level
     programs: dict[tuple[str, float, str], ProgramResult]  # (activation, lr, program)
+    # the output unit's slope beside the layer ratios, and the bias decay, over training
+    output_slope: dict[Arm, OutputSlope]
+    bias_decay: dict[Arm, BiasDecay]
 
 
 def _arm(r: dict) -> Arm:
@@ -207,7 +253,54 @@ def findings(tables_dir: Path) -> MechanismsFindings:
         programs={_av(r, "program"): ProgramResult(
             _rate(r, "reached"), _rate(r, "reached_fine"), _epochs(r, budget),
             _rate(r, "reads_zero")) for r in corr},
+        output_slope=_output_slopes(read_table(tables_dir, "output_slope"),
+                                    read_table(tables_dir, "layer_ratios")),
+        bias_decay=_bias_decays(read_table(tables_dir, "bias_decay")),
     )
+
+
+def _output_slopes(slope: pd.DataFrame, ratios: pd.DataFrame) -> dict[Arm, OutputSlope]:
+    out = {}
+    if not len(slope):
+        return out
+    for (a, lr), part in slope.groupby(ARM_COLS, sort=False):
+        first, last = part.epoch.min(), part.epoch.max()
+        top, low = part.target.max(), part.target.min()
+
+        def at(epoch, target, column="median", part=part):
+            return float(part[(part.epoch == epoch) & (part.target == target)][column].iloc[0])
+
+        rz = ratios[(ratios.activation == a) & (ratios.lr == lr) & (ratios.quantity == "z")]
+        rw = ratios[(ratios.activation == a) & (ratios.lr == lr) & (ratios.quantity == "W")]
+        end = {q: float(r[r.epoch == last]["median"].iloc[0]) for q, r in (("z", rz), ("W", rw))}
+        out[(str(a), float(lr))] = OutputSlope(
+            seeds=int(rz.n.max()), max_slope=float(part.max_slope.iloc[0]),
+            top_target=float(top), low_target=float(low), top_init=at(first, top),
+            top_end=at(last, top), low_end=at(last, low), top_mean_end=at(last, top, "mean"),
+            end_epoch=int(last), ratio_z_end=end["z"], ratio_z_min=float(rz["median"].min()),
+            ratio_z_max=float(rz["median"].max()), ratio_w_end=end["W"],
+            ratio_w_min=float(rw["median"].min()), ratio_w_max=float(rw["median"].max()))
+    return out
+
+
+def _bias_decays(t: pd.DataFrame) -> dict[Arm, BiasDecay]:
+    out = {}
+    for (a, lr), part in t.groupby(ARM_COLS, sort=False) if len(t) else []:
+        by_epoch = part.groupby("epoch")
+        full = by_epoch.apply(lambda g: bool((g.n_compared == g.n).all() and (g.n > 0).all()),
+                              include_groups=False)
+        tiny = by_epoch.apply(lambda g: bool((g.subnormal_count == g.n).all()
+                                             and (g.n > 0).all()), include_groups=False)
+        epoch = int(full[full].index.max()) if full.any() else 0
+        at = part[part.epoch == epoch]
+        last = part[part.epoch == part.epoch.max()]
+        subnormal_from = int(tiny[tiny].index.min()) if tiny.any() else None
+        out[(str(a), float(lr))] = BiasDecay(
+            seeds=int(at.n.max()), epoch=epoch, factor=float(at.factor.iloc[0]),
+            ratio_median=float(at.ratio_median.median()),
+            ratio_max_dev=float(at.ratio_max_dev.max()), subnormal_from=subnormal_from,
+            floor=float(last.measured_median.median()) if tiny.iloc[-1] else None)
+    return out
 
 
 def _epochs(r: dict, budget: int) -> Epochs:

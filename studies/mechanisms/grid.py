@@ -23,8 +23,9 @@ from studies.run.cells import Cell
 from studies.run.study import StudyOptions
 
 NAME = "mechanisms"
-TITLE = ("Mechanisms: the output's asymptote, the tail's law, a linear baseline, momentum at a "
-         "matched step, dead outputs, revival by the bias decay, and what the program prints")
+TITLE = ("Mechanisms: the output's asymptote and slope, the tail's law, a linear baseline, "
+         "momentum at a matched step, dead outputs, the bias decay and the revivals it causes, "
+         "and what the program prints")
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
 RELU_LR = 0.01  # the question's learning rate (rectifier arms)
 SMOOTH_LR = 0.1  # what the user ran tanh and sigmoid with

@@ -6,6 +6,9 @@ converged or diverged); ``stuck`` = not reached and every component of the full-
 exactly 0 at the end. Paired counts compare variants on the same seeds: ``rescued`` seeds are
 bad in the reference arm and good with the variant, ``killed`` the reverse; ``mcnemar_p`` is the
 exact two-sided McNemar test on them.
+
+``output_slope``, ``layer_ratios`` and ``bias_decay`` come from a second, observed pass of the
+ReLU program and of the tanh and sigmoid programs up to the budget (``samples``).
 """
 
 from __future__ import annotations
@@ -36,6 +39,13 @@ from .grid import (
     MOMENTUM_VARIANTS,
     TARGET_SCALE,
     budgets,
+    record_schedule,
+)
+from .samples import (
+    closed_form_factor,
+    decay_steps,
+    layer_ratios,
+    sample_run,
 )
 
 LABELS = ["part", "variant", "activation", "lr"]
@@ -139,6 +149,7 @@ def tables(results: list[CellResult], opts: StudyOptions) -> dict[str, pd.DataFr
     tail_loss = concat([r for r in trained if r.labels["part"] == "tail"], "loss")
     data = {r.labels["activation"]: r.cell.dataset() for r in trained}
     relu = [r for r in trained if r.labels["part"] == "relu" and r.labels["variant"] == "sgd"]
+    observed = _observed(trained, budget)
     return {
         "per_seed": per_seed,
         "asymptote": _asymptote(per_seed, budget),
@@ -155,7 +166,105 @@ def tables(results: list[CellResult], opts: StudyOptions) -> dict[str, pd.DataFr
         "printed_signatures": _printed_signatures(per_seed, data),
         "corrected": _corrected(per_seed, budget),
         "plateau": _plateau(tail_loss, per_seed, data),
+        "output_slope": _output_slope(observed),
+        "layer_ratios": _layer_ratios(observed),
+        "bias_decay": _bias_decay(observed),
     }
+
+
+# ---- the observed second pass: output slope, layer ratios, bias decay ---------------------------
+
+SLOPE_COLS = [*ARM, "epoch", "target", "pairs", "median", "q25", "q75", "mean", "max_slope"]
+RATIO_COLS = [*ARM, "epoch", "quantity", "n", "n_defined", "median", "q25", "q75"]
+BIAS_COLS = [*ARM, "epoch", "layer", "n", "steps", "factor", "log10_factor", "initial_median",
+             "measured_median", "closed_form", "n_compared", "ratio_median", "ratio_max_dev",
+             "subnormal_count"]
+SMALLEST_NORMAL = float(np.finfo(np.float64).tiny)  # below it, round-off is no longer relative
+
+
+def _observed(trained: list[CellResult], budget: int):
+    """(arm, monitor, data, config) for the ReLU program and the tanh / sigmoid programs."""
+    out = []
+    for r in trained:
+        part, variant = r.labels["part"], r.labels["variant"]
+        if (part, variant) in (("relu", "sgd"), ("tail", "as_written")):
+            m, data = sample_run(r.cell, budget, record_schedule(budget))
+            arm = {"activation": r.labels["activation"], "lr": r.labels["lr"]}
+            out.append((arm, m, data, r.cell.config))
+    return out
+
+
+def _quartiles(x: np.ndarray) -> dict:
+    """median, q25, q75 of the finite values (nan when there are none)."""
+    x = x[np.isfinite(x)]
+    if not x.size:
+        return {"median": math.nan, "q25": math.nan, "q75": math.nan}
+    q25, med, q75 = np.quantile(x, [0.25, 0.5, 0.75])
+    return {"median": float(med), "q25": float(q25), "q75": float(q75)}
+
+
+def _output_slope(observed) -> pd.DataFrame:
+    """Per arm, recording and target value: act'(z_out) over (seed, sample with that target)."""
+    rows = []
+    for arm, m, data, config in observed:
+        target = data.Y.mean(axis=1)  # one output: its target
+        top = config.out_activation.max_grad
+        for r, epoch in enumerate(m.epochs):
+            for t in np.unique(target):
+                x = m.slope[r][target == t].ravel()  # (samples with t, S)
+                rows.append(arm | {"epoch": int(epoch), "target": float(t),
+                                   "pairs": int(np.isfinite(x).sum())} | _quartiles(x)
+                            | {"mean": float(np.nanmean(x)) if np.isfinite(x).any()
+                               else math.nan, "max_slope": top})
+    return pd.DataFrame(rows, columns=SLOPE_COLS)
+
+
+def _layer_ratios(observed) -> pd.DataFrame:
+    """Per arm and recording: the first/last hidden error ratio and weight-gradient ratio."""
+    rows = []
+    for arm, m, _, _ in observed:
+        for quantity, values in layer_ratios(m).items():
+            for r, epoch in enumerate(m.epochs):
+                x = values[r]
+                rows.append(arm | {"epoch": int(epoch), "quantity": quantity, "n": x.size,
+                                   "n_defined": int(np.isfinite(x).sum())} | _quartiles(x))
+    return pd.DataFrame(rows, columns=RATIO_COLS)
+
+
+def _bias_decay(observed) -> pd.DataFrame:
+    """‖b_l‖ per recording (median over seeds) against ‖b_l(0)‖ (1 - lr)^(steps · epoch).
+
+    ``ratio_*`` compare measured with closed form per seed where the closed form is a normal
+    float64 (``n_compared`` seeds). Below the smallest normal float64 (``subnormal_count``
+    seeds) round-off takes over: once lr * b rounds to 0, b - lr * b is b again, and the decay
+    stops at a few multiples of the smallest subnormal number instead of reaching 0.
+    """
+    rows = []
+    for arm, m, data, config in observed:
+        if config.bias_update != "decay" or config.optimizer != "sgd":
+            continue  # the closed form is the program's own b -= lr * b
+        steps = decay_steps(config, data.n_samples)
+        initial = m.bias[0]  # (L, S)
+        for r, epoch in enumerate(m.epochs):
+            n_steps = steps * int(epoch)
+            factor = closed_form_factor(config.lr, n_steps)
+            for l in range(initial.shape[0]):
+                measured, b0 = m.bias[r, l], initial[l]
+                closed = b0 * factor
+                ok = np.isfinite(measured) & (closed >= SMALLEST_NORMAL)
+                ratio = measured[ok] / closed[ok]
+                rows.append(arm | {
+                    "epoch": int(epoch), "layer": l + 1, "n": int(np.isfinite(measured).sum()),
+                    "steps": n_steps, "factor": factor,
+                    "log10_factor": n_steps * math.log10(1.0 - config.lr),
+                    "initial_median": float(np.nanmedian(b0)),
+                    "measured_median": float(np.nanmedian(measured)),
+                    "closed_form": float(np.nanmedian(b0)) * factor,
+                    "n_compared": int(ok.sum()),
+                    "ratio_median": float(np.median(ratio)) if ratio.size else math.nan,
+                    "ratio_max_dev": float(np.max(np.abs(ratio - 1))) if ratio.size else math.nan,
+                    "subnormal_count": int((measured < SMALLEST_NORMAL).sum())})
+    return pd.DataFrame(rows, columns=BIAS_COLS)
 
 
 def _plateau(loss: pd.DataFrame, per_seed: pd.DataFrame, data: dict) -> pd.DataFrame:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from studies.run.study import read_table
-from studies.stats.values import Rate
+from studies.stats.values import Effect, Rate
 
 from .tables import CATEGORIES
 
@@ -34,6 +34,21 @@ class Level:
 
 
 @dataclass(frozen=True)
+class Ranked:
+    """One change (or the program itself) in the failure ranking, grouped with the changes the
+    seeds cannot tell apart from its group's first (``tables.rank_groups``)."""
+
+    factor: str
+    value: str
+    is_baseline: bool  # the program as written
+    failed: Rate
+    group: int  # 1 = the group that fails least
+    leader: bool  # the group's first
+    vs_leader: Effect  # failure share minus the leader's, paired 95% interval (nan for a leader)
+    p_value: float  # exact McNemar against the leader (nan for a leader)
+
+
+@dataclass(frozen=True)
 class ReluFailureFindings:
     """When and why ReLU networks fail, one factor at a time."""
 
@@ -46,6 +61,7 @@ class ReluFailureFindings:
     unit_dead_theory: float  # closed-form probability that a first-layer unit is born dead
     unit_dead_measured: Rate  # over the large init-only ensemble
     ensemble_seeds: int
+    ranking: tuple[Ranked, ...] = ()  # by failure share, in groups of indistinguishable changes
 
 
 def _split(row: dict) -> Split:
@@ -72,4 +88,13 @@ def findings(tables_dir: Path) -> ReluFailureFindings:
         unit_dead_measured=(Rate.from_row(widest, "unit", widest["unit_n"]) if widest
                             else Rate.of(0, 0)),
         ensemble_seeds=int(widest["n_seeds"]) if widest else 0,
+        ranking=tuple(_ranked(r) for r in read_table(tables_dir, "ranking").to_dict("records")),
     )
+
+
+def _ranked(r: dict) -> Ranked:
+    lead = r["name"] == r["leader"]
+    return Ranked(str(r["factor"]), str(r["value"]), bool(r["is_baseline"]),
+                  Rate.of(int(r["count"]), int(r["n"])), int(r["group"]), lead,
+                  Effect(float(r["diff"]), float(r["diff_lo"]), float(r["diff_hi"])),
+                  float(r["mcnemar_p"]))

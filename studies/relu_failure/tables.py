@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,7 @@ from diagnostics import theory
 from diagnostics.config import Config
 from studies.run.cells import CellResult
 from studies.run.study import StudyOptions
+from studies.stats.intervals import mcnemar_exact, paired_difference
 from studies.stats.summaries import prefixed_proportion, proportion
 
 from .grid import (
@@ -51,6 +53,50 @@ def classify(converged: np.ndarray, dead_initial: np.ndarray, dead_final: np.nda
     dead_final = np.asarray(dead_final, bool)
     return np.where(converged, "converged", np.where(
         dead_initial, "born_dead", np.where(dead_final, "died", "other"))).astype(str)
+
+
+RANK_COLS = ["name", "count", "n", "share", "group", "leader", "leader_only", "variant_only",
+             "diff", "diff_lo", "diff_hi", "mcnemar_p"]
+
+
+def rank_groups(names: Sequence[str], failed: np.ndarray) -> pd.DataFrame:
+    """Variants ranked by failure share, in groups that the seeds cannot tell apart.
+
+    ``failed`` is ``(V, S)``: per variant, which of the same S seeds failed, so every comparison
+    is paired. Going up the shares, the variant failing least leads the first group; each next
+    variant joins the current group when its paired difference from the group's leader
+    (Newcombe's 95% interval) includes 0, and otherwise leads a new group. So no variant is
+    distinguishable from its group's leader (no order is claimed inside a group), and each
+    leader fails significantly more often than the leader of the group before.
+
+    Returns:
+        One row per variant, by share: name, count, n, share, group (1, 2, ...), leader (its
+        group's first), leader_only / variant_only (seeds that failed with one of the two only),
+        diff = share - the leader's share with its interval diff_lo .. diff_hi, and mcnemar_p
+        (the exact test on leader_only against variant_only); a leader has diff 0 and nan for
+        the rest.
+    """
+    failed = np.asarray(failed, dtype=bool)  # (V, S)
+    if failed.ndim != 2 or failed.shape[0] != len(names):
+        raise ValueError(f"failed has shape {failed.shape}; expected ({len(names)}, seeds)")
+    n = failed.shape[1]
+    counts = failed.sum(axis=1)  # (V,)
+    rows, group, lead = [], 0, -1
+    for v in np.argsort(counts, kind="stable"):
+        a, b = failed[lead], failed[v]
+        lead_only, v_only = int((a & ~b).sum()), int((~a & b).sum())
+        d, lo, hi = paired_difference(int((a & b).sum()), lead_only, v_only,
+                                      int((~a & ~b).sum()))
+        if lead < 0 or not lo <= 0.0 <= hi:  # the first, or told apart from the leader
+            group, lead = group + 1, v
+            lead_only = v_only = 0
+            d, lo, hi = 0.0, math.nan, math.nan
+        rows.append({"name": names[v], "count": int(counts[v]), "n": n,
+                     "share": counts[v] / n if n else math.nan, "group": group,
+                     "leader": names[lead], "leader_only": lead_only, "variant_only": v_only,
+                     "diff": d, "diff_lo": lo, "diff_hi": hi,
+                     "mcnemar_p": math.nan if v == lead else mcnemar_exact(lead_only, v_only)})
+    return pd.DataFrame(rows, columns=RANK_COLS)
 
 
 def first_units_all_dead(dead_units: pd.DataFrame, widths) -> dict[int, int]:
@@ -156,12 +202,40 @@ def tables(results: list[CellResult], opts: StudyOptions) -> dict[str, pd.DataFr
     by_width += _trained_by_width(rows, trained, p_iid, base)
     return {
         "failure": pd.DataFrame(failure),
+        "ranking": _ranking(per_seed_frame),
         "per_seed": per_seed_frame,
         "dead_layers": pd.DataFrame(dead_layers),
         "born_dead_theory": pd.DataFrame(by_width),
         "born_dead_conditions": _conditions(rows, trained, base, base_result, by_key, X, ens),
         "second_layer": _second_layer(by_key, n_in, base.layers[-1]),
     }
+
+
+PROGRAM = "the program as written"  # the baseline's name in the ranking
+
+
+def _ranking(per_seed: pd.DataFrame) -> pd.DataFrame:
+    """Every single change and the program itself, ranked by failure share in groups of paired
+    indistinguishable ones (``rank_groups``), with the factor and value of each."""
+    names, keys, failed, seeds = [], [], [], None
+    for (factor, value), part in per_seed.groupby(["factor", "value"], sort=False):
+        part = part.sort_values("seed")
+        if seeds is None:
+            seeds = part.seed.to_numpy()
+        elif not np.array_equal(part.seed.to_numpy(), seeds):
+            raise ValueError(f"{factor} = {value} ran on other seeds: its failures are not "
+                             "paired with the program's")
+        names.append(PROGRAM if factor == "baseline" else f"{factor} = {value}")
+        keys.append((factor, str(value)))
+        failed.append(part.category.to_numpy() != "converged")
+    if not names:
+        return pd.DataFrame(columns=["factor", "value", "is_baseline", *RANK_COLS])
+    ranked = rank_groups(names, np.array(failed))
+    key = dict(zip(names, keys, strict=True))
+    ranked.insert(0, "factor", [key[n][0] for n in ranked.name])
+    ranked.insert(1, "value", [key[n][1] for n in ranked.name])
+    ranked.insert(2, "is_baseline", ranked.name == PROGRAM)
+    return ranked
 
 
 def _ensemble_by_width(ens: CellResult, p: float) -> list[dict]:

@@ -63,11 +63,29 @@ def _slow_en(x: Facts) -> list[str]:
                        "mean target for every input. "
                        f"{pc(s.plateau_left.share)} of them later leave it: a plateau, not a "
                        "local minimum.")
+    shrink = _shrinking(x)
     if x.output_isolated:
-        out.append("The slowness is the output unit: a sigmoid or tanh output only approaches "
-                   "the top of its range, and its slope shrinks exactly where your largest "
-                   "targets are.")
+        text = ("The slowness is the output unit: a sigmoid or tanh output only approaches the "
+                "top of its range, and its slope shrinks exactly where your largest targets are.")
+        if shrink:
+            text += (f" On the samples with target {num(shrink[0].slope_target)} it falls by "
+                     f"epoch {x.budget:,} from "
+                     + " and from ".join(f"{num(s.slope_init)} to {num(s.slope_end)} with "
+                                         f"{s.activation} (at most {num(s.slope_max)})"
+                                         for s in shrink)
+                     + ", while the error reaching the first hidden layer stays at least "
+                     + " and ".join(f"{num(s.ratio_z_min)} ({s.activation})" for s in shrink)
+                     + " times the one at the last hidden layer throughout: the gradient "
+                     "shrinks at the output, not through the layers.")
+        out.append(text)
     return out
+
+
+def _shrinking(x: Facts) -> list:
+    """The smooth activations whose output slope is the factor that shrinks, when every one
+    measured is (the sentence is about sigmoid and tanh together)."""
+    measured = [s for s in x.smooth if s.slope_end is not None and s.ratio_z_min is not None]
+    return measured if measured and all(s.slope_shrinks for s in measured) else []
 
 
 def _power_law(s) -> bool:
@@ -215,9 +233,20 @@ def _slow_zh(x: Facts) -> list[str]:
                        f"`{s.plateau_level:.6f}` 处停留很久：此时网络对每个输入都只输出"
                        f"目标值的平均数。其中 {pc(s.plateau_left.share)} 之后会离开这个平台："
                        "这是平台，不是局部最小值。")
+    shrink = _shrinking(x)
     if x.output_isolated:
-        out.append("慢的根源在输出单元：Sigmoid 或 Tanh 输出只能无限逼近其取值范围的上限，"
-                   "而恰恰在你最大的目标值附近，它的斜率越来越小。")
+        text = ("慢的根源在输出单元：Sigmoid 或 Tanh 输出只能无限逼近其取值范围的上限，"
+                "而恰恰在你最大的目标值附近，它的斜率越来越小。")
+        if shrink:
+            text += (f"在目标值为 {num(shrink[0].slope_target)} 的样本上，到第 {x.budget:,} 个"
+                     "周期，输出单元的斜率"
+                     + "，".join(f"在使用 {s.activation} 时从 {num(s.slope_init)} 降到 "
+                                f"{num(s.slope_end)}（最大值为 {num(s.slope_max)}）"
+                                for s in shrink)
+                     + "；而在整个训练过程中，传到第一个隐藏层的误差始终至少是最后一个隐藏层的 "
+                     + "、".join(f"{num(s.ratio_z_min)} 倍（{s.activation}）" for s in shrink)
+                     + "。梯度是在输出端变小的，而不是在层与层之间消失。")
+        out.append(text)
     return out
 
 

@@ -36,6 +36,12 @@ class Smooth:
     plateau: Rate | None = None  # sat a decade of epochs at the mean-target error (long run)
     plateau_left: Rate | None = None  # of those: later reached the threshold
     plateau_level: float | None = None  # the error of predicting the mean target
+    slope_target: float | None = None  # the largest target value
+    slope_init: float | None = None  # the output's slope act'(z) on it before the first update
+    slope_end: float | None = None  # ... at the budget (median over seeds)
+    slope_max: float | None = None  # the largest slope the activation has
+    ratio_z_min: float | None = None  # smallest first / last hidden error ratio over training
+    slope_shrinks: bool = False  # the output's slope is the factor that shrinks (OutputSlope)
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,7 @@ def gather(f: Findings) -> Facts:
             continue
         lr = lrs[0]
         key = (act, lr)
+        slope = _get(m.output_slope, key)
         smooth.append(Smooth(
             act, lr,
             _get(m.asymptote_epochs, (act, lr, "as_written")),
@@ -108,6 +115,8 @@ def gather(f: Findings) -> Facts:
             v.question_w[act].median if v and act in v.question_w else None,
             _get(m.plateau_sat, key), _get(m.plateau_left, key),
             m.plateau_level if key in m.plateau_sat else None,
+            *((slope.top_target, slope.top_init, slope.top_end, slope.max_slope,
+               slope.ratio_z_min, slope.shrinks) if slope is not None else ()),
         ))
     relu = None
     if m is not None and m.relu_failed:

@@ -47,6 +47,7 @@ def render(f: Findings, metas: dict, wall_seconds: float | None = None, date: st
                         f.causes.arm("faithful", "relu").lr if f.causes and f.causes.arm(
                             "faithful", "relu") else None),
         "",
+        *bias_decay_lines(f, metas),
         *mechanism_sections(f, metas),
         "## The answer you were given, tested",
         "",
@@ -121,6 +122,72 @@ def _ci(x: float, budget: int) -> str:
     return f">{budget:,}" if math.isinf(x) else f"{x:,.0f}"
 
 
+def bias_decay_lines(f: Findings, metas: dict) -> list[str]:
+    """The bias line measured against its closed form, once per learning rate."""
+    m = f.mechanisms
+    if m is None or not m.bias_decay:
+        return []
+    by_lr: dict[float, list[str]] = {}
+    for act, lr in m.bias_decay:
+        by_lr.setdefault(lr, []).append(act)
+    out = []
+    for lr, acts in sorted(by_lr.items()):
+        b = m.bias_decay[(acts[0], lr)]
+        steps = round(math.log(b.factor) / math.log(1 - lr)) if 0 < b.factor < 1 else 0
+        closed = f"(1 − {lr_text(lr)})^{steps:,} = {b.factor:.2g}"
+        which = f"at lr {lr_text(lr)} ({' and '.join(acts)}, {b.seeds:,} seeds)"
+        if not out:
+            text = (f"{which}, at epoch {b.epoch:,} every layer's biases are {closed} times "
+                    f"their initial size, to within a relative {b.ratio_max_dev:.1g} (the "
+                    f"round-off of {steps:,} updates)")
+        else:
+            text = (f"{which} the same holds at epoch {b.epoch:,} ({closed}, within "
+                    f"{b.ratio_max_dev:.1g})")
+        if b.subnormal_from is not None and b.floor is not None:
+            text += (f"; from epoch {b.subnormal_from:,} on they are below float64's smallest "
+                     "normal number, where b − lr·b rounds back to b, and they stay at about "
+                     f"{b.floor:.1g} instead of reaching 0")
+        out.append(text[0].upper() + text[1:] + ".")
+    return ["Measured on the program as written (figure below). " + " ".join(out), "",
+            *_figure(metas, "mechanisms", "bias_decay.png")]
+
+
+def _slope_lines(m) -> list[str]:
+    """The output unit's slope beside the ratios between layers, for each program measured."""
+    smooth = [((a, lr), s) for (a, lr), s in m.output_slope.items() if a in SMOOTH]
+    if not smooth:
+        return []
+    (_, _), first = smooth[0]
+    lines = [
+        f"- The output unit's own slope act′(z), the factor it multiplies its error by before "
+        f"anything reaches the hidden layers, on the samples whose target is "
+        f"{first.top_target:g} (the largest), median over seeds: "
+        + "; ".join(f"{a} {s.top_init:.2g} before the first update, {s.top_end:.2g} at epoch "
+                    f"{s.end_epoch:,} (at most {s.max_slope:g}; {s.low_end:.2g} on the target "
+                    f"{s.low_target:g})" for (a, _), s in smooth) + ".",
+        "- Over the same epochs the error reaching the first hidden layer is between "
+        + " and ".join(f"{s.ratio_z_min:.2g} and {s.ratio_z_max:.2g} ({a})"
+                       for (a, _), s in smooth)
+        + " times the one at the last hidden layer, and the first layer's weight gradient "
+        "between "
+        + " and ".join(f"{s.ratio_w_min:.2g} and {s.ratio_w_max:.2g} ({a})"
+                       for (a, _), s in smooth)
+        + " times the output layer's (a ratio that also carries the size of each layer's "
+        "inputs).",
+    ]
+    if all(s.shrinks for _, s in smooth):
+        lines.append("- So where your largest targets are, the factor that shrinks is the output "
+                     "unit's own slope, and a ratio between layers cancels it: those ratios show "
+                     "that nothing vanishes through the layers, not that the gradient is large.")
+    rect = [((a, lr), s) for (a, lr), s in m.output_slope.items() if _rectifier(a)]
+    for (a, lr), s in rect[:1]:
+        lines.append(f"- For contrast, a {a} output's slope is exactly 1 wherever it is on: on "
+                     f"the target {s.top_target:g} at epoch {s.end_epoch:,} (lr {lr_text(lr)}) "
+                     f"it is on in {pct(s.top_mean_end)} of the (seed, sample) pairs and off, "
+                     "slope 0, in the others.")
+    return lines
+
+
 def mechanism_sections(f: Findings, metas: dict) -> list[str]:
     """One short section per mechanism, each with the figure of the experiment that isolates it."""
     m, x = f.mechanisms, gather(f)
@@ -153,6 +220,9 @@ def mechanism_sections(f: Findings, metas: dict) -> list[str]:
             lines.append(f"- A single linear neuron trained the same way (the minimal model: a+b "
                          f"is linear): {epochs(lin)}.")
         out += [*lines, "", *_figure(metas, "mechanisms", "asymptote.png")]
+        slope = _slope_lines(m)
+        if slope:
+            out += [*slope, "", *_figure(metas, "mechanisms", "output_slope.png")]
     if m is not None and any(s.tail_k is not None for s in x.smooth):
         out += ["## Why the error never reaches exactly zero", ""]
         for s in x.smooth:
@@ -407,6 +477,22 @@ def verdict_section(f: Findings, v: dict[str, verdicts.Verdict]) -> str:
             "back-propagated error reaching the first hidden layer is, relative to the last "
             "hidden layer (median over seeds): "
             + ", ".join(f"{a} {r.median:.2g}" for a, r in van.question_z.items()) + ".")
+    m = f.mechanisms
+    during = [(a, s) for (a, _), s in (m.output_slope.items() if m else [])
+              if a in SMOOTH and a in van.question_z]
+    if during:
+        text.append(
+            "Over the program's training (log-spaced epochs up to "
+            f"{during[0][1].end_epoch:,}) it stays between "
+            + " and ".join(f"{s.ratio_z_min:.2g} and {s.ratio_z_max:.2g} ({a})" for a, s in during)
+            + ". That ratio cancels the output unit's own slope act′(z_out), which on the target "
+            f"{during[0][1].top_target:g} goes "
+            + " and ".join(f"from {s.top_init:.2g} to {s.top_end:.2g} with {a} (at most "
+                           f"{s.max_slope:g})" for a, s in during)
+            + " ([figure](mechanisms/output_slope.png))"
+            + (": the gradient does get small, at the output unit, where the largest targets "
+               "sit at the edge of its range, not through the layers."
+               if all(s.shrinks for _, s in during) else "."))
     for s in speedups(f):
         text.append(f"Switching the program's quirks off without changing the activation makes "
                     f"{s.activation} reach the threshold {'at least ' if s.bound else ''}"
@@ -502,15 +588,44 @@ def advice(f: Findings) -> str:
                     lines.append("")
                     lines.append("_(≈) the interval includes no change: not ranked._")
                 lines.append("")
-    if rf is not None and rf.levels:
-        best = sorted((lv for lv in rf.levels if not lv.is_baseline),
-                      key=lambda lv: lv.split.failed.share)[:8]
-        lines += [f"**ReLU failure rate by single change around the user's program** "
-                  f"(relu_failure study, {rf.seeds} seeds, {rf.budget:,} epochs; the program: "
-                  f"{pct(rf.baseline.failed.share)}), lowest first:", ""]
-        lines += [f"{i}. `{lv.factor} = {lv.value}`: {share_ci(lv.split.failed)} of seeds fail"
-                  for i, lv in enumerate(best, 1)]
+    if rf is not None and rf.ranking:
+        lines += ranking_lines(rf)
     return "\n".join(lines) if lines else "_The causes and relu_failure studies did not run._"
+
+
+SHOWN_CHANGES = 8  # the ReLU failure ranking lists the groups holding this many changes
+
+
+def _change(r) -> str:
+    return "*the program as written*" if r.is_baseline else f"`{r.factor} = {r.value}`"
+
+
+def ranking_lines(rf) -> list[str]:
+    """The single changes by failure share, in groups of changes the seeds cannot tell apart."""
+    groups: dict[int, list] = {}
+    for r in rf.ranking:
+        groups.setdefault(r.group, []).append(r)
+    shown, out, listed = 0, [], 0
+    for g, members in sorted(groups.items()):
+        if shown >= SHOWN_CHANGES:
+            break
+        listed += 1
+        lead = members[0]
+        out.append(f"{g}. {_change(lead)}: {share_ci(lead.failed)} of seeds fail")
+        for r in members[1:]:
+            e = r.vs_leader
+            out.append(f"   - {_change(r)}: {share_ci(r.failed)}; against the first: "
+                       f"{100 * e.value:+.1f} points (paired 95% CI {100 * e.lo:+.1f} to "
+                       f"{100 * e.hi:+.1f}; McNemar p = {r.p_value:.2g})")
+        shown += sum(not r.is_baseline for r in members)
+    return [f"**ReLU failure rate by single change around the user's program** (relu_failure "
+            f"study, {rf.seeds} seeds, {rf.budget:,} epochs; the program: "
+            f"{pct(rf.baseline.failed.share)}), lowest first. Every change runs on the program's "
+            "seeds, so changes are compared in pairs: a group holds the changes that are not "
+            "distinguishable from its first (the paired 95% interval of the difference includes "
+            "0), and their order inside it means nothing; each group's first fails significantly "
+            f"more often than the first of the group before ({listed} of {len(groups)} groups "
+            "shown):", "", *out]
 
 
 # ---- evidence and method ----------------------------------------------------------------------

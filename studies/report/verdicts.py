@@ -25,17 +25,21 @@ DEAD_SHARE_PARTLY = 0.5  # ... above this, "partly"
 MEANINGFUL_REDUCTION = 0.05  # momentum must cut the stuck share by at least this much to help
 SIGNIFICANCE = 0.05  # exact McNemar tests on paired seeds
 UNDECIDED = "not decided by this run"
+SMOOTH = ("tanh", "sigmoid")  # the activations of the vanishing-gradient claim
 WORDS = ("holds", "partly holds", "does not hold", "misattributed", "misdiagnosed", UNDECIDED,
          "not measured")
 
 CRITERIA = (
     f"**Vanishing gradient** is *misattributed* when the back-propagated error at the first "
     f"hidden layer of the question's network is at least {VANISHING_RATIO:g} times the one at "
-    f"the last hidden layer at initialisation (median over seeds) for sigmoid and tanh, while "
+    f"the last hidden layer (median over seeds) for sigmoid and tanh, at initialisation and at "
+    f"every recorded epoch of the program's training up to the budget, while "
     f"an experiment that changes only the output unit or its targets rescues significantly more "
     f"seeds than it loses (exact McNemar test, p < {SIGNIFICANCE:g}) or switching the program's "
     f"quirks off speeds training up at least {FIX_SPEEDUP:g}-fold (lower end of the interval): "
-    f"the slowness is real, its cause is another. It holds when the ratio is below "
+    f"the slowness is real, its cause is another (the reason names the output unit's own slope "
+    f"when it ends below both the ratio and its value at initialisation). It holds when the "
+    f"ratio is below "
     f"{VANISHING_RATIO:g} and neither experiment helps; it partly holds when the ratio is below "
     f"{VANISHING_RATIO:g} and an experiment helps; otherwise it is not decided.",
     f"**Local minima** is *misdiagnosed* when the 95% interval of the share of failed ReLU seeds "
@@ -96,22 +100,43 @@ def asymptote_isolated(m: MechanismsFindings | None) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+def smallest_ratios(v: VanishingFindings | None, m: MechanismsFindings | None) -> dict[str, float]:
+    """Per smooth activation: the smallest first / last hidden error ratio (median over seeds)
+    of the question's network, at initialisation and over the program's training."""
+    out = {a: r.median for a, r in (v.question_z if v else {}).items() if a in SMOOTH}
+    for (a, _), s in (m.output_slope if m else {}).items():
+        if a in out and not math.isnan(s.ratio_z_min):
+            out[a] = min(out[a], s.ratio_z_min)
+    return out
+
+
+def shrinking_slopes(m: MechanismsFindings | None) -> dict[str, float]:
+    """Smooth activation -> its output slope on the largest target at the budget, where that
+    slope is the factor that shrinks (``OutputSlope.shrinks``)."""
+    return {a: s.top_end for (a, _), s in (m.output_slope if m else {}).items()
+            if a in SMOOTH and s.shrinks}
+
+
 def vanishing(v: VanishingFindings | None, speedups: list[Speedup],
               m: MechanismsFindings | None = None) -> Verdict:
     """Does a vanishing gradient explain the slow sigmoid/tanh training of the question's net?"""
-    ratios = {a: r for a, r in (v.question_z if v else {}).items() if a in ("tanh", "sigmoid")}
+    ratios = smallest_ratios(v, m)
     if not ratios:
         return Verdict("not measured", "the question's network was not measured for sigmoid or "
                        "tanh")
-    vanishes = [a for a, r in ratios.items() if r.median < VANISHING_RATIO]
+    vanishes = [a for a, r in ratios.items() if r < VANISHING_RATIO]
     output = asymptote_isolated(m)
     quirks = [s for s in speedups if s.low >= FIX_SPEEDUP]
     helped = bool(output or quirks)
     if not vanishes and helped:
         cause = ("a bounded output unit chasing targets at the edge of its range"
                  if output else "the program's quirks")
+        slopes = shrinking_slopes(m)
+        own = (" (its own slope on the largest target, which ratios between layers cancel, "
+               "falls to " + " and ".join(f"{x:.2g} with {a}" for a, x in slopes.items()) + ")"
+               if output and slopes else "")
         return Verdict("misattributed", f"the slowness is real, but the gradient does not vanish "
-                       f"through the layers; {cause} explains it")
+                       f"through the layers; {cause} explains it{own}")
     if vanishes and helped:
         return Verdict("partly holds", "the error shrinks through the layers, but changing the "
                        "output or the program's quirks explains more of the slowness")
