@@ -4,10 +4,10 @@ Every cell is labelled ``(part, variant, activation, lr)``; ``lr`` is the arm's 
 program's), so a variant trained at another step (momentum at lr·(1 − β)) stays paired with its
 arm. Cells that serve several experiments are trained once:
 
-- ``tail`` / ``as_written`` (tanh, sigmoid at lr 0.1): the long run of the tail law; its first
-  ``budget`` epochs are the as-written arm of the asymptote experiment and of "reaches zero"
-  (training does not depend on the budget: there is no early stopping, and the loss history keeps
-  the budget's epoch).
+- ``asymptote`` / ``as_written`` (tanh, sigmoid at lr 0.1, as many seeds as the ReLU program):
+  the as-written arm of the asymptote experiment, of "reaches zero" and of the corrected table.
+- ``tail`` / ``as_written`` (the same programs, fewer seeds, the long run): the tail law, the
+  plateau count and the observed pass of the output slope.
 - ``relu`` / ``sgd`` (the program as written): the plain-SGD arm of the momentum experiment, the
   trained program of the dead-output split, the revival count and "reaches zero".
 """
@@ -132,11 +132,13 @@ def cells(opts: StudyOptions) -> list[Cell]:
         cfg = base.replace(activation=act, lr=lr)
         out.append(cell("tail", "as_written", act, lr, cfg.replace(epochs=tail), n_smooth,
                         loss_every=tail_schedule(tail, budget), thresholds=(FINE,)))
+        out.append(cell("asymptote", "as_written", act, lr, cfg, n_rect,
+                        loss_every=Schedule.log(20), thresholds=(FINE,)))
         out.append(cell("asymptote", "halved_targets", act, lr,
-                        cfg.replace(threshold=cfg.threshold * TARGET_SCALE**2), n_smooth,
+                        cfg.replace(threshold=cfg.threshold * TARGET_SCALE**2), n_rect,
                         loss_every=Schedule.log(20), data=scaled_spec(opts.data)))
         out.append(cell("asymptote", "linear_output", act, lr,
-                        cfg.replace(output_activation="identity"), n_smooth,
+                        cfg.replace(output_activation="identity"), n_rect,
                         loss_every=Schedule.log(20)))
     for act, lr in rect:
         cfg = base.replace(activation=act, lr=lr)

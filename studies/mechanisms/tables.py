@@ -294,7 +294,7 @@ def _plateau(loss: pd.DataFrame, per_seed: pd.DataFrame, data: dict) -> pd.DataF
 def _corrected(per_seed: pd.DataFrame, budget: int) -> pd.DataFrame:
     """The corrected program beside the program as written and the single linear neuron: share
     reaching the threshold and 1e-6 within the budget, median epochs, share printing 0.000000."""
-    parts = {("relu", "sgd"): "as_written", ("tail", "as_written"): "as_written",
+    parts = {("relu", "sgd"): "as_written", ("asymptote", "as_written"): "as_written",
              ("corrected", "corrected"): "corrected"}
     rows = []
     for (part, variant), label in parts.items():
@@ -384,7 +384,7 @@ def _epochs(part: pd.DataFrame) -> dict:
 
 
 def _asymptote(per_seed: pd.DataFrame, budget: int) -> pd.DataFrame:
-    parts = {"as_written": "tail", "halved_targets": "asymptote", "linear_output": "asymptote"}
+    parts = {v: "asymptote" for v in ASYMPTOTE_VARIANTS}
     rows = []
     for arm, by in _arm_rows(per_seed, parts, ASYMPTOTE_VARIANTS):
         base = by.get("as_written")
@@ -406,7 +406,7 @@ def _asymptote(per_seed: pd.DataFrame, budget: int) -> pd.DataFrame:
 
 
 def _asymptote_survival(per_seed: pd.DataFrame, budget: int) -> pd.DataFrame:
-    s = per_seed[per_seed.part.isin(["tail", "asymptote", "linear"])]
+    s = per_seed[per_seed.part.isin(["asymptote", "linear"])]
     if not len(s):
         return pd.DataFrame(columns=[*ARM, "variant", "epoch", "not_converged"])
     return survival_curves(s, [*ARM, "variant"], budget)
@@ -603,9 +603,10 @@ def _revived(relu: list[CellResult], per_seed: pd.DataFrame) -> pd.DataFrame:
 
 
 def _printed_arms(per_seed: pd.DataFrame) -> pd.DataFrame:
-    """The programs as written at the budget: the ReLU program and the tail runs."""
+    """The programs as written at the budget: the ReLU program and the asymptote's as-written
+    arms (tanh, sigmoid)."""
     return per_seed[((per_seed.part == "relu") & (per_seed.variant == "sgd"))
-                    | (per_seed.part == "tail")]
+                    | ((per_seed.part == "asymptote") & (per_seed.variant == "as_written"))]
 
 
 def _printed_error(per_seed: pd.DataFrame, data: dict, budget: int) -> pd.DataFrame:
