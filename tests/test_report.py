@@ -163,14 +163,14 @@ def test_the_output_slope_sentence_follows_its_numbers(quick_run, tmp_path):
     text = report(d)
     en, zh = short_answers(text)
     assert "0.012" in en and "0.012" in zh
-    assert "not through the layers" in en and "而不是在层与层之间消失" in zh
+    assert "where its slope shrinks (on the target" in en and "（在目标值" in zh
     assert "the factor that shrinks is the output unit's own slope" in text
     assert_short_answers_quote_the_facts(d, text)
     for act in ("tanh", "sigmoid"):  # synthetic: it grows instead
         set_column(slopes, "median", 0.9, activation=act, target=top, epoch=last)
     text = report(d)
     en, zh = short_answers(text)
-    assert "not through the layers" not in en and "而不是在层与层之间消失" not in zh
+    assert "where its slope shrinks (on the target" not in en and "（在目标值" not in zh
     assert "the factor that shrinks is the output unit's own slope" not in text
 
 
@@ -318,3 +318,17 @@ def test_report_runs_for_other_options_and_names_only_what_ran(name, user_csv, t
     q = findings_in(out)[0]["question"]
     for act, lr in q.runs:  # every setting of the program that ran is reported
         assert f"with {act} at lr {lr:g}" in text
+
+
+def test_power_prints_products_below_the_float_range():
+    # Decimal at 60 digits evaluates the product far more exactly than the two digits printed
+    from decimal import Decimal, getcontext
+
+    from studies.report.text import power
+    getcontext().prec = 60
+    for base, n in [(0.99, 120_000), (0.99, 30_000), (0.9, 4_974), (0.5, 20), (0.9, 6)]:
+        exact = Decimal(base) ** n  # Decimal(base) is base's float value, as the program has it
+        e = exact.adjusted()
+        want = f"{float(exact):.2g}" if e >= -4 else f"{float(exact.scaleb(-e)):.2g}e{e}"
+        assert power(base, n) == want
+    assert power(0.99, 120_000) == "1.7e-524"  # by hand: 120000 * log10(0.99) = -523.76

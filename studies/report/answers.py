@@ -34,51 +34,74 @@ def _overlap(a, b) -> bool:
 # ---- English ----------------------------------------------------------------------------------
 
 
-def _slow_en(x: Facts) -> list[str]:
-    out = []
-    ratios = [s for s in x.smooth if s.ratio_z is not None]
-    if ratios and _hidden(x) >= 2:  # with one hidden layer, first and last are the same
-        out.append(
-            f"**Why sigmoid and tanh need so many epochs.** Not because of vanishing gradients: "
-            f"in your {x.shape} network, the error reaching the first hidden layer at "
-            "initialisation is " + " and ".join(f"{num(s.ratio_z)} ({s.activation})"
-                                                for s in ratios)
-            + f" times the one at the last hidden layer; nothing vanishes over {_hidden(x)} hidden "
-            "layers.")
+def _medians(x: Facts, labels: dict[str, str], arrow: str, sep: str) -> str:
+    """``tanh 3,262 as written → 430 with … → 207 with …; sigmoid 14,313 → 3,622 → 396``: each
+    activation's medians as written, with the targets halved and with a linear output. The
+    ``labels`` are templates (``{}`` = the median), written out for the first activation and
+    for any that has other variants."""
+    out, first = [], None
     for s in x.smooth:
-        if s.as_written is None:
+        parts = [(k, e) for k, e in (("as_written", s.as_written), ("halved", s.halved),
+                                     ("linear", s.linear)) if e is not None]
+        if not parts:
             continue
-        parts = [f"With {s.activation} at lr {s.lr:g}, your program needs a median of "
-                 f"{ep(s.as_written)} epochs to reach an error of {x.threshold:g}"]
-        if s.halved is not None:
-            parts.append(f"with the targets halved, so that they lie inside the output's range, "
-                         f"{ep(s.halved)}")
-        if s.linear is not None:
-            parts.append(f"with a linear output unit, {ep(s.linear)}")
-        out.append("; ".join(parts) + f" (same seeds, {x.budget:,}-epoch budget).")
+        keys = [k for k, _ in parts]
+        named = first is None or keys != first
+        first = keys if first is None else first
+        out.append(f"{s.activation} " + arrow.join(
+            (labels[k] if named else "{}").format(ep(e)) for k, e in parts))
+    return sep.join(out)
+
+
+def _plateau_en(x: Facts) -> list[str]:
+    out = []
     for s in x.smooth:
-        if s.plateau is not None and s.plateau.count and s.plateau.share >= MOST:
-            out.append(f"Most {s.activation} seeds ({pc(s.plateau.share)}) first sit for a long "
-                       f"time at an error of `{s.plateau_level:.6f}`: the network predicts the "
-                       "mean target for every input. "
-                       f"{pc(s.plateau_left.share)} of them later leave it: a plateau, not a "
-                       "local minimum.")
-    shrink = _shrinking(x)
-    if x.output_isolated:
-        text = ("The slowness is the output unit: a sigmoid or tanh output only approaches the "
-                "top of its range, and its slope shrinks exactly where your largest targets are.")
-        if shrink:
-            text += (f" On the samples with target {num(shrink[0].slope_target)} it falls by "
-                     f"epoch {x.budget:,} from "
-                     + " and from ".join(f"{num(s.slope_init)} to {num(s.slope_end)} with "
-                                         f"{s.activation} (at most {num(s.slope_max)})"
-                                         for s in shrink)
-                     + ", while the error reaching the first hidden layer stays at least "
-                     + " and ".join(f"{num(s.ratio_z_min)} ({s.activation})" for s in shrink)
-                     + " times the one at the last hidden layer throughout: the gradient "
-                     "shrinks at the output, not through the layers.")
+        if s.plateau is None or not s.plateau.count or s.plateau.share < MOST:
+            continue
+        text = (f"Most {s.activation} seeds ({pc(s.plateau.share)}) first sit for a long time at "
+                f"an error of `{s.plateau_level:.6f}`, where the network predicts the mean target "
+                "for every input")
+        left = s.plateau_left
+        if left is not None and left.count == left.n:
+            text += "; all of them later leave it: a plateau, not a local minimum."
+        elif left is not None and left.count:
+            text += (f"; {pc(left.share)} of them leave it within {x.tail_budget:,} epochs: a "
+                     "plateau they escape, not a local minimum.")
+        else:
+            text += f"; none left it within the {x.tail_budget:,} epochs of this run."
         out.append(text)
     return out
+
+
+def _slow_en(x: Facts) -> list[str]:
+    said = []
+    shrink = _shrinking(x)
+    if x.output_isolated:
+        text = ("Because of the output unit, not vanishing gradients: a sigmoid or tanh output "
+                "can only approach the top of its range, and your largest targets sit there, "
+                "where its slope shrinks")
+        if shrink:
+            text += (f" (on the target {num(shrink[0].slope_target)}, from "
+                     + " and from ".join(f"{num(s.slope_init)} to {num(s.slope_end)} with "
+                                         f"{s.activation}" for s in shrink)
+                     + f" by epoch {x.budget:,})")
+        said.append(text + ".")
+    ratios = [s for s in x.smooth if s.ratio_z is not None]
+    if ratios and _hidden(x) >= 2:  # with one hidden layer, first and last are the same
+        said.append(f"Nothing vanishes through the layers: in your {x.shape} network the error "
+                    "reaching the first hidden layer at initialisation is "
+                    + " and ".join(f"{num(s.ratio_z)} ({s.activation})" for s in ratios)
+                    + " times the one at the last hidden layer.")
+    medians = _medians(x, {"as_written": "{} as written",
+                           "halved": "{} with the targets halved into the output's range",
+                           "linear": "{} with a linear output unit"}, " → ", "; ")
+    if medians:
+        said.append(f"Median epochs to reach an error of {x.threshold:g}, on the same seeds "
+                    f"({x.budget:,}-epoch budget): {medians}.")
+    out = []
+    if said:
+        out.append("**Why sigmoid and tanh need so many epochs.** " + " ".join(said))
+    return out + _plateau_en(x)
 
 
 def _shrinking(x: Facts) -> list:
@@ -98,17 +121,16 @@ def _zero_en(x: Facts) -> list[str]:
     if not fits:
         return []
     text = ("**Why the error never reaches zero.** Near the targets the loss falls as a power "
-            "of the epoch, loss ∝ t^k, with k = "
-            + ", ".join(f"{num(s.tail_k)} ({s.activation}, 95% CI {num(s.tail_lo)} to "
-                        f"{num(s.tail_hi)})" for s in fits))
+            "of the epoch, t^k, with k = "
+            + " and ".join(f"{num(s.tail_k)} ({s.activation})" for s in fits))
     if x.theory_k is not None:
         text += f"; an output chasing its asymptote gives k = {num(x.theory_k)}"
-    text += ". The error keeps shrinking, ever more slowly, and never becomes exactly zero."
+    text += ". It keeps shrinking, ever more slowly, and never becomes exactly zero."
     zeros = [s for s in fits if s.reads_zero is not None]
     if zeros:
         text += (f" Printed with `%f` after {x.budget:,} epochs it reads `0.000000` for "
-                 + ", ".join(f"{pc(s.reads_zero.share)} of {s.activation} seeds" for s in zeros)
-                 + ".")
+                 + " and ".join(f"{pc(s.reads_zero.share)} of {s.activation} seeds"
+                                for s in zeros) + ".")
     return [text]
 
 
@@ -116,30 +138,29 @@ def _relu_en(x: Facts) -> list[str]:
     r = x.relu
     if r is None:
         return []
-    out = []
+    said = []
     if r.stuck is not None:
-        out.append(
-            f"**Why ReLU sometimes never learns.** In {pc(r.stuck.share)} of the seeds (lr "
-            f"{r.lr:g}) the gradient is exactly zero at the end: the ReLUs on the way to the "
-            f"output are off for all {x.n_samples} inputs, the output is the same for every "
-            "input, and no update can change it.")
+        said.append(f"In {pc(r.stuck.share)} of the seeds (lr {r.lr:g}) the gradient is exactly "
+                    "zero at the end: the ReLUs on the way to the output are off for all "
+                    f"{x.n_samples} inputs, so the output is the same for every input and no "
+                    "update can change it.")
     if r.dead_at_init is not None and r.born_dead is not None:
-        text = (f"Your guess is {_guess_en(r)}. Before the first update "
-                f"the output is already off on every input in {pc(r.dead_at_init.share)} of "
-                f"{r.init_seeds:,} seeds; {pc(r.born_dead.share)} of all seeds fail that way")
+        text = (f"Your guess is {_guess_en(r)}. Before the first update the output is already "
+                f"off on every input in {pc(r.dead_at_init.share)} of {r.init_seeds:,} seeds; "
+                f"{pc(r.born_dead.share)} of all seeds fail that way")
         if r.died is not None and r.alive is not None:
             text += (f", {pc(r.died.share)} die during training and {pc(r.alive.share)} fail "
                      "while still alive")
         text += "."
         if r.dead_at_init_zero_bias is not None:
-            text += (f" Xavier or He weights with zero biases do not help: "
-                     f"{pc(r.dead_at_init_zero_bias.share)} are dead at the start.")
-        out.append(text)
+            text += (f" Xavier or He weights with zero biases do not help "
+                     f"({pc(r.dead_at_init_zero_bias.share)} dead at the start).")
+        said.append(text)
     if r.dead_print is not None and r.failed_print_dead is not None:
-        out.append(f"A seed that fails this way prints `error = {r.dead_print:.6f}` for ever "
-                   f"({pc(r.failed_print_dead.share)} of the failed seeds): the error of an "
-                   "output stuck at zero.")
-    return out
+        said.append(f"Such a seed prints `error = {r.dead_print:.6f}` for ever "
+                    f"({pc(r.failed_print_dead.share)} of the failed seeds), the error of an "
+                    "output stuck at zero.")
+    return ["**Why ReLU sometimes never learns.** " + " ".join(said)] if said else []
 
 
 def _initialisation_decides(r) -> bool:
@@ -161,13 +182,13 @@ def _fast_en(x: Facts) -> list[str]:
     r = x.relu
     if r is None or r.converged_median is None or not r.converged_median.reached:
         return []
-    text = (f"**Why ReLU is fast when it works.** The seeds that converge need a median of "
-            f"{ep(r.converged_median)} epochs: a ReLU output is unbounded, so nothing slows it "
-            "near the targets.")
+    text = ("**Why ReLU is fast when it works.** A ReLU output is unbounded, with slope exactly 1 "
+            "wherever it is on, so nothing slows it near the targets: the seeds that converge "
+            f"need a median of {ep(r.converged_median)} epochs.")
     if r.reads_zero is not None:
-        text += (f" And {pc(r.reads_zero.share)} of ReLU seeds print `0.000000` after "
-                 f"{x.budget:,} epochs: the \"zero\" you saw is an error too small for six "
-                 "decimals, not an exact zero.")
+        text += (f" The \"zero\" you saw is an error too small for six decimals: "
+                 f"{pc(r.reads_zero.share)} of ReLU seeds print `0.000000` after "
+                 f"{x.budget:,} epochs.")
     if x.fixed_relu is not None and x.fixed_tanh is not None:
         text += (f" With a linear output and the biases fixed, tanh needs {ep(x.fixed_tanh)} "
                  f"epochs and ReLU {ep(x.fixed_relu)} (lr {x.fixed_lr:g}): ")
@@ -208,55 +229,58 @@ def short_answer_en(x: Facts, v: dict[str, Verdict], changes: tuple[Change, ...]
 # ---- 中文 (Simplified Chinese) -------------------------------------------------------------
 
 
-def _slow_zh(x: Facts) -> list[str]:
+def _plateau_zh(x: Facts) -> list[str]:
     out = []
-    ratios = [s for s in x.smooth if s.ratio_z is not None]
-    if ratios and _hidden(x) >= 2:  # with one hidden layer, first and last are the same
-        out.append(
-            "**为什么 Sigmoid 和 Tanh 需要这么多个周期。** 原因不是梯度消失：在你的 "
-            f"{x.shape} 网络中，初始化时传到第一个隐藏层的误差是最后一个隐藏层的 "
-            + "、".join(f"{num(s.ratio_z)} 倍（{s.activation}）" for s in ratios)
-            + f"。只有 {_hidden(x)} 个隐藏层，梯度根本来不及消失。")
     for s in x.smooth:
-        if s.as_written is None:
+        if s.plateau is None or not s.plateau.count or s.plateau.share < MOST:
             continue
-        parts = [f"使用 {s.activation}、学习率 {s.lr:g} 时，你的程序把误差降到 "
-                 f"{x.threshold:g} 所需周期数的中位数是 {ep(s.as_written)}"]
-        if s.halved is not None:
-            parts.append(f"把目标值减半、使其落在输出的取值范围之内，只需 {ep(s.halved)}")
-        if s.linear is not None:
-            parts.append(f"把输出单元改为线性，只需 {ep(s.linear)}")
-        out.append("；".join(parts) + f"（相同的随机种子，预算 {x.budget:,} 个周期）。")
-    for s in x.smooth:
-        if s.plateau is not None and s.plateau.count and s.plateau.share >= MOST:
-            out.append(f"大多数 {s.activation} 种子（{pc(s.plateau.share)}）会先在误差 "
-                       f"`{s.plateau_level:.6f}` 处停留很久：此时网络对每个输入都只输出"
-                       f"目标值的平均数。其中 {pc(s.plateau_left.share)} 之后会离开这个平台："
-                       "这是平台，不是局部最小值。")
-    shrink = _shrinking(x)
-    if x.output_isolated:
-        text = ("慢的根源在输出单元：Sigmoid 或 Tanh 输出只能无限逼近其取值范围的上限，"
-                "而恰恰在你最大的目标值附近，它的斜率越来越小。")
-        if shrink:
-            text += (f"在目标值为 {num(shrink[0].slope_target)} 的样本上，到第 {x.budget:,} 个"
-                     "周期，输出单元的斜率"
-                     + "，".join(f"在使用 {s.activation} 时从 {num(s.slope_init)} 降到 "
-                                f"{num(s.slope_end)}（最大值为 {num(s.slope_max)}）"
-                                for s in shrink)
-                     + "；而在整个训练过程中，传到第一个隐藏层的误差始终至少是最后一个隐藏层的 "
-                     + "、".join(f"{num(s.ratio_z_min)} 倍（{s.activation}）" for s in shrink)
-                     + "。梯度是在输出端变小的，而不是在层与层之间消失。")
+        text = (f"大多数 {s.activation} 种子（{pc(s.plateau.share)}）会先在误差 "
+                f"`{s.plateau_level:.6f}` 处停留很久，此时网络对每个输入都只输出目标值的平均数")
+        left = s.plateau_left
+        if left is not None and left.count == left.n:
+            text += "；之后它们全部离开了这里：这是平台，不是局部最小值。"
+        elif left is not None and left.count:
+            text += (f"；其中 {pc(left.share)} 在 {x.tail_budget:,} 个周期内离开了这里："
+                     "这是可以逃离的平台，不是局部最小值。")
+        else:
+            text += f"；在本次运行的 {x.tail_budget:,} 个周期内，没有一个离开。"
         out.append(text)
     return out
+
+
+def _slow_zh(x: Facts) -> list[str]:
+    said = []
+    shrink = _shrinking(x)
+    if x.output_isolated:
+        text = ("原因在输出单元，而不是梯度消失：Sigmoid 或 Tanh 输出只能逼近其取值范围的上限，"
+                "而你最大的目标值正好落在那里，那里的斜率越来越小")
+        if shrink:
+            text += (f"（在目标值 {num(shrink[0].slope_target)} 上，到第 {x.budget:,} 个周期，"
+                     + "，".join(f"使用 {s.activation} 时从 {num(s.slope_init)} 降到 "
+                                f"{num(s.slope_end)}" for s in shrink) + "）")
+        said.append(text + "。")
+    ratios = [s for s in x.smooth if s.ratio_z is not None]
+    if ratios and _hidden(x) >= 2:  # with one hidden layer, first and last are the same
+        said.append(f"梯度并没有在层与层之间消失：在你的 {x.shape} 网络中，初始化时传到第一个"
+                    "隐藏层的误差是最后一个隐藏层的 "
+                    + "、".join(f"{num(s.ratio_z)} 倍（{s.activation}）" for s in ratios) + "。")
+    medians = _medians(x, {"as_written": "原程序 {}", "halved": "目标值减半、落入输出范围后 {}",
+                           "linear": "改用线性输出单元后 {}"}, " → ", "；")
+    if medians:
+        said.append(f"在相同的随机种子上（预算 {x.budget:,} 个周期），把误差降到 {x.threshold:g} "
+                    f"所需周期数的中位数：{medians}。")
+    out = []
+    if said:
+        out.append("**为什么 Sigmoid 和 Tanh 需要这么多个周期。** " + "".join(said))
+    return out + _plateau_zh(x)
 
 
 def _zero_zh(x: Facts) -> list[str]:
     fits = [s for s in x.smooth if _power_law(s)]
     if not fits:
         return []
-    text = ("**为什么误差永远到不了零。** 接近目标时，损失按周期数的幂次下降，即 loss ∝ t^k，"
-            "测得 k = " + "，".join(f"{num(s.tail_k)}（{s.activation}，95% 置信区间 "
-                                    f"{num(s.tail_lo)} 至 {num(s.tail_hi)}）" for s in fits))
+    text = ("**为什么误差永远到不了零。** 接近目标时，损失按周期数的幂次 t^k 下降，测得 k = "
+            + "，".join(f"{num(s.tail_k)}（{s.activation}）" for s in fits))
     if x.theory_k is not None:
         text += f"；输出逼近其渐近线时，理论值为 k = {num(x.theory_k)}"
     text += "。误差会一直变小，而且越来越慢，但永远不会恰好等于零。"
@@ -271,38 +295,38 @@ def _relu_zh(x: Facts) -> list[str]:
     r = x.relu
     if r is None:
         return []
-    out = []
+    said = []
     if r.stuck is not None:
-        out.append(
-            f"**为什么 ReLU 有时完全学不动。** 在学习率 {r.lr:g} 下，{pc(r.stuck.share)} 的随机种子"
-            f"在训练结束时梯度恰好为零：通往输出的 ReLU 对全部 {x.n_samples} 个输入都处于关闭状态，"
-            "网络对任何输入都给出同一个输出，任何更新都无法改变它。")
+        said.append(f"在学习率 {r.lr:g} 下，{pc(r.stuck.share)} 的随机种子在训练结束时梯度恰好"
+                    f"为零：通往输出的 ReLU 对全部 {x.n_samples} 个输入都处于关闭状态，网络对任何"
+                    "输入都给出同一个输出，任何更新都无法改变它。")
     if r.dead_at_init is not None and r.born_dead is not None:
-        text = (f"{_guess_zh(r)}在第一次更新之前，{r.init_seeds:,} 个"
-                f"种子中已有 {pc(r.dead_at_init.share)} 的输出对所有输入都是关闭的；"
+        text = (f"{_guess_zh(r)}在第一次更新之前，{r.init_seeds:,} 个种子中已有 "
+                f"{pc(r.dead_at_init.share)} 的输出对所有输入都是关闭的；"
                 f"{pc(r.born_dead.share)} 的种子就这样失败（生来即死）")
         if r.died is not None and r.alive is not None:
             text += f"，{pc(r.died.share)} 在训练中死亡，{pc(r.alive.share)} 在仍然存活时失败"
         text += "。"
         if r.dead_at_init_zero_bias is not None:
-            text += (f"改用 Xavier 或 He 权重并把偏置设为零也没有用：仍有 "
-                     f"{pc(r.dead_at_init_zero_bias.share)} 一开始就是死的。")
-        out.append(text)
+            text += (f"改用 Xavier 或 He 权重并把偏置设为零也没有用（一开始仍有 "
+                     f"{pc(r.dead_at_init_zero_bias.share)} 是死的）。")
+        said.append(text)
     if r.dead_print is not None and r.failed_print_dead is not None:
-        out.append(f"以这种方式失败的种子会一直打印 `error = {r.dead_print:.6f}`（占失败种子的 "
-                   f"{pc(r.failed_print_dead.share)}）：这正是输出恒为零时的误差。")
-    return out
+        said.append(f"这样的种子会一直打印 `error = {r.dead_print:.6f}`（占失败种子的 "
+                    f"{pc(r.failed_print_dead.share)}），这正是输出恒为零时的误差。")
+    return ["**为什么 ReLU 有时完全学不动。** " + "".join(said)] if said else []
 
 
 def _fast_zh(x: Facts) -> list[str]:
     r = x.relu
     if r is None or r.converged_median is None or not r.converged_median.reached:
         return []
-    text = (f"**为什么 ReLU 一旦奏效就更快。** 收敛的种子所需周期数的中位数是 "
-            f"{ep(r.converged_median)}：ReLU 输出没有上界，接近目标值时不会被减速。")
+    text = ("**为什么 ReLU 一旦奏效就更快。** ReLU 输出没有上界，只要处于开启状态，斜率就恰好"
+            "是 1，接近目标值时不会被减速：收敛的种子所需周期数的中位数是 "
+            f"{ep(r.converged_median)}。")
     if r.reads_zero is not None:
-        text += (f"训练 {x.budget:,} 个周期后，{pc(r.reads_zero.share)} 的 ReLU 种子打印出 "
-                 "`0.000000`：你看到的“零”只是误差小到六位小数显示不出来，并不是真正的零。")
+        text += (f"你看到的“零”只是误差小到六位小数显示不出来：训练 {x.budget:,} 个周期后，"
+                 f"{pc(r.reads_zero.share)} 的 ReLU 种子打印出 `0.000000`。")
     if x.fixed_relu is not None and x.fixed_tanh is not None:
         text += (f"换成线性输出并修正偏置后，Tanh 需要 {ep(x.fixed_tanh)} 个周期，ReLU 需要 "
                  f"{ep(x.fixed_relu)} 个（学习率 {x.fixed_lr:g}）：")

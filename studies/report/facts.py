@@ -84,6 +84,7 @@ class Facts:
     fixed_lr: float | None
     linear_neuron: Epochs | None  # a single linear neuron trained like the program
     output_isolated: bool = False  # changing only the output or its targets rescues seeds
+    tail_budget: int | None = None  # epochs of the long run (tail law, plateau)
 
 
 def _get(d: dict | None, key):
@@ -154,6 +155,7 @@ def gather(f: Findings) -> Facts:
         fixed_lr=conv.lr if conv else None,
         linear_neuron=lin,
         output_isolated=bool(asymptote_isolated(m)),
+        tail_budget=(m.tail_budget or None) if m else None,
     ) if (q or m or v or conv or rf) else Facts(None, None, None, None, (), None, None, None,
                                                 None, None, None)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from studies.causes.findings import CausesFindings, Ranked
 
-from .text import lr_text
+from .text import lr_text, power
 
 
 @dataclass(frozen=True)
@@ -92,10 +92,9 @@ def program_section(c: CausesFindings | None, n_samples: int | None, budget: int
         measured = "; ".join(_effect(r) for r in effects) or "not run"
         rows.append(f"| `{line.code}` | {line.does} | {measured} |")
     out = "\n".join(rows)
-    if n_samples and budget and lr:
-        factor = (1.0 - lr) ** (n_samples * budget)
+    if n_samples and budget and lr and 0 < lr < 1:
         out += (f"\n\nWith the bias line as written, after {budget:,} epochs of {n_samples} "
                 f"updates at lr {lr_text(lr)} every bias has been multiplied by "
-                f"(1 − {lr_text(lr)})^{n_samples * budget:,} = {factor:.2g}: the network ends up "
-                "without biases.")
+                f"(1 − {lr_text(lr)})^{n_samples * budget:,} = {power(1 - lr, n_samples * budget)}"
+                ": the network ends up without biases (measured in the evidence below).")
     return out

@@ -11,7 +11,7 @@ from studies.causes.findings import CausesFindings, Ranked
 from . import verdicts
 from .answers import short_answer_en, short_answer_zh
 from .bundle import Findings
-from .facts import gather
+from .facts import ep, gather
 from .program import CHANGES, program_section
 from .text import epochs, lr_text, pct, rate, shape, share_ci, words
 
@@ -47,14 +47,18 @@ def render(f: Findings, metas: dict, wall_seconds: float | None = None, date: st
                         f.causes.arm("faithful", "relu").lr if f.causes and f.causes.arm(
                             "faithful", "relu") else None),
         "",
-        *bias_decay_lines(f, metas),
         *mechanism_sections(f, metas),
         "## The answer you were given, tested",
         "",
-        verdict_section(f, v),
+        verdict_table(v),
         "",
         *corrected_section(f),
         "## The evidence, study by study",
+        "",
+        *mechanism_details(f, metas),
+        "### The answer you were given: the evidence",
+        "",
+        verdict_evidence(f, v),
         "",
         answer_one(f),
         "",
@@ -113,7 +117,7 @@ def corrected_section(f: Findings) -> list[str]:
         median = (f"{e.median:,.0f} ({_ci(e.lo, e.budget)}–{_ci(e.hi, e.budget)})" if e.measured
                   else f"> {e.budget:,}")
         out.append(f"| {PROGRAM_NAMES[program]} | {act} | {lr_text(lr)} | {r.reached.n:,} | "
-                   f"{share_ci(r.reached)} | {share_ci(r.reached_fine)} | {median} | "
+                   f"{share_ci(r.reached)} | {pct(r.reached_fine.share)} | {median} | "
                    f"{pct(r.reads_zero.share)} |")
     return [*out, ""]
 
@@ -152,6 +156,81 @@ def bias_decay_lines(f: Findings, metas: dict) -> list[str]:
             *_figure(metas, "mechanisms", "bias_decay.png")]
 
 
+def _arrow(s) -> str:
+    """``3,262 → 430 → 207``: as written, targets halved, linear output (those measured)."""
+    return " → ".join(ep(e) for e in (s.as_written, s.halved, s.linear) if e is not None)
+
+
+def mechanism_sections(f: Findings, metas: dict) -> list[str]:
+    """One short section per mechanism, each with the figure of the experiment that isolates it
+    and a sentence or two on what it shows; the full numbers follow in the evidence."""
+    m, x = f.mechanisms, gather(f)
+    out: list[str] = []
+    measured = [s for s in x.smooth if s.as_written is not None]
+    if m is not None and measured:
+        text = (f"On the same seeds and learning rate, the program as written is set against the "
+                f"same program with its targets × {m.target_scale:g} (inside the output's open "
+                "range) and with a linear output unit, every other line kept. Median epochs to "
+                f"{x.threshold:g}: " + "; ".join(f"{s.activation} {_arrow(s)}" for s in measured)
+                + ".")
+        if x.linear_neuron is not None:
+            text += (f" A single linear neuron trained the same way (a+b is linear) needs "
+                     f"{ep(x.linear_neuron)}.")
+        if x.output_isolated:
+            text += (" Moving the targets away from the asymptote removes most of the slowness, "
+                     "without touching depth or the gradient's path through the layers.")
+        out += ["## Why sigmoid and tanh are slow here", "", text, "",
+                *_figure(metas, "mechanisms", "asymptote.png")]
+    fits = [s for s in x.smooth if s.tail_k is not None]
+    if m is not None and fits:
+        text = (f"Over epochs {m.tail_fit_from:,}–{m.tail_fit_to:,} of a {m.tail_budget:,}-epoch "
+                "run the loss falls as t^k with k = "
+                + " and ".join(f"{s.tail_k:.2f} ({s.activation}; 95% CI {s.tail_lo:.2f} to "
+                               f"{s.tail_hi:.2f})" for s in fits)
+                + f"; theory for an output chasing its asymptote gives k = {m.tail_theory_k:g}. "
+                "Ten times more epochs divide the error by only about "
+                + " and ".join(f"{10 ** -s.tail_k:.0f} ({s.activation})" for s in fits)
+                + ", and no finite number of epochs gives zero.")
+        out += ["## Why the error never reaches exactly zero", "", text, "",
+                *_figure(metas, "mechanisms", "tail.png")]
+    r = x.relu
+    if m is not None and r is not None and r.dead_at_init is not None:
+        text = (f"Before the first update the output unit is off on every input in "
+                f"{pct(r.dead_at_init.share)} of {r.init_seeds:,} seeds with the program's own "
+                "draw")
+        if r.dead_at_init_zero_bias is not None:
+            text += f" and {pct(r.dead_at_init_zero_bias.share)} with Xavier or He and zero biases"
+        text += "."
+        if r.failed is not None and r.born_dead is not None:
+            text += (f" Of the trained program's seeds, {pct(r.failed.share)} fail: "
+                     f"{pct(r.born_dead.share)} born dead, {pct(r.died.share)} died in training, "
+                     f"{pct(r.alive.share)} while alive.")
+        if r.revived is not None and r.revived.n:
+            text += (f" The bias line revives {r.revived.count} of the {r.revived.n} seeds born "
+                     "with a zero gradient (a true bias gradient is zero for a dead unit): that is "
+                     "why fixing only that line makes ReLU fail more often.")
+        out += ["## Why ReLU sometimes never learns", "", text, "",
+                *_figure(metas, "mechanisms", "dead_output.png")]
+    slopes = [((a, lr), s) for (a, lr), s in (m.output_slope.items() if m else [])]
+    rect = [(key, s) for key, s in slopes if _rectifier(key[0])]
+    smooth = [(key, s) for key, s in slopes if key[0] in SMOOTH]
+    if rect and smooth:
+        (a, lr), s = rect[0]
+        text = (f"The output unit multiplies its error by its own slope act′(z) before anything "
+                f"reaches the hidden layers. On the target {s.top_target:g}, a {a} output's slope "
+                f"is exactly 1 wherever it is on ({pct(s.top_mean_end)} of the (seed, sample) "
+                f"pairs at epoch {s.end_epoch:,}); "
+                + " and ".join(f"{b}'s falls to {t.top_end:.2g} (at most {t.max_slope:g})"
+                               for (b, _), t in smooth) + ".")
+        if x.fixed_relu is not None and x.fixed_tanh is not None:
+            text += (f" With a linear output and the biases fixed, tanh needs "
+                     f"{ep(x.fixed_tanh)} epochs and ReLU {ep(x.fixed_relu)} "
+                     f"(lr {lr_text(x.fixed_lr)}).")
+        out += ["## Why ReLU is fast when it works", "", text, "",
+                *_figure(metas, "mechanisms", "output_slope.png")]
+    return out
+
+
 def _slope_lines(m) -> list[str]:
     """The output unit's slope beside the ratios between layers, for each program measured."""
     smooth = [((a, lr), s) for (a, lr), s in m.output_slope.items() if a in SMOOTH]
@@ -188,12 +267,12 @@ def _slope_lines(m) -> list[str]:
     return lines
 
 
-def mechanism_sections(f: Findings, metas: dict) -> list[str]:
-    """One short section per mechanism, each with the figure of the experiment that isolates it."""
+def mechanism_details(f: Findings, metas: dict) -> list[str]:
+    """The mechanisms' numbers in full (intervals, seed counts), after the short sections."""
     m, x = f.mechanisms, gather(f)
     out: list[str] = []
     if m is not None and x.smooth:
-        out += ["## Why sigmoid and tanh are slow here", ""]
+        out += ["### Sigmoid and tanh: the output's asymptote, measured", ""]
         lines = []
         for s in x.smooth:
             if s.as_written is None:
@@ -219,12 +298,9 @@ def mechanism_sections(f: Findings, metas: dict) -> list[str]:
         if lin is not None:
             lines.append(f"- A single linear neuron trained the same way (the minimal model: a+b "
                          f"is linear): {epochs(lin)}.")
-        out += [*lines, "", *_figure(metas, "mechanisms", "asymptote.png")]
-        slope = _slope_lines(m)
-        if slope:
-            out += [*slope, "", *_figure(metas, "mechanisms", "output_slope.png")]
+        out += [*lines, *_slope_lines(m), ""]
     if m is not None and any(s.tail_k is not None for s in x.smooth):
-        out += ["## Why the error never reaches exactly zero", ""]
+        out += ["### The tail law, measured", ""]
         for s in x.smooth:
             if s.tail_k is None:
                 continue
@@ -234,10 +310,10 @@ def mechanism_sections(f: Findings, metas: dict) -> list[str]:
                        f"{s.tail_lo:.2f} to {s.tail_hi:.2f}; {fitted} of {m.tail_seeds} seeds "
                        "still decreasing); theory for an output chasing its asymptote: k = "
                        f"{m.tail_theory_k:g}.")
-        out += ["", *_figure(metas, "mechanisms", "tail.png")]
+        out += [""]
     r = x.relu
     if m is not None and r is not None:
-        out += ["## Why ReLU sometimes never learns", ""]
+        out += ["### Dead ReLU networks, measured", ""]
         if r.dead_at_init is not None:
             inits = ", ".join(f"{init}: {share_ci(rate_)}" for (_, _, init), rate_ in
                               m.output_dead_init.items())
@@ -253,11 +329,12 @@ def mechanism_sections(f: Findings, metas: dict) -> list[str]:
                        "with an exactly zero gradient at initialisation, the shrinking biases "
                        f"revive {r.revived.count} ({share_ci(r.revived)}), which the true bias "
                        "gradient (zero for a dead unit) never does.")
-        out += ["", *_figure(metas, "mechanisms", "dead_output.png"),
-                *_figure(metas, "mechanisms", "momentum.png")]
+        out += ["", *_figure(metas, "mechanisms", "momentum.png")]
+    if m is not None and m.bias_decay:
+        out += ["### The bias line, measured", "", *bias_decay_lines(f, metas)]
     conv = f.convergence
     if conv is not None and conv.speeds:
-        out += ["## Why ReLU is fast when it works", ""]
+        out += ["### Every activation on the corrected network", ""]
         fast = [a for a in conv.fastest if a in conv.speeds][:4]
         out.append(f"- On the corrected network (lr {lr_text(conv.lr)}, {conv.seeds} seeds), "
                    "median epochs to the threshold: "
@@ -457,8 +534,9 @@ def _verdicts(f: Findings) -> dict[str, verdicts.Verdict]:
     }
 
 
-def verdict_section(f: Findings, v: dict[str, verdicts.Verdict]) -> str:
-    lines = [
+def verdict_table(v: dict[str, verdicts.Verdict]) -> str:
+    """The three claims of the answer the asker was given, each with its verdict and why."""
+    return "\n".join([
         "| claim | verdict | why |",
         "| --- | --- | --- |",
         f"| \"The loss does not reach zero because of the vanishing gradient problem\" | "
@@ -468,7 +546,13 @@ def verdict_section(f: Findings, v: dict[str, verdicts.Verdict]) -> str:
         f"| \"Try SGD with momentum to avoid getting stuck in local minima\" | "
         f"**{v['momentum'].word}** | {v['momentum'].reason} |",
         "",
-    ]
+        "The criteria behind each verdict are stated in Method; the evidence follows below.",
+    ])
+
+
+def verdict_evidence(f: Findings, v: dict[str, verdicts.Verdict]) -> str:
+    """The numbers behind each verdict."""
+    lines: list[str] = []
     van, c = f.vanishing, f.causes
     text = []
     if van is not None and van.question_z:

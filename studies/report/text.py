@@ -57,3 +57,16 @@ def words(items: list[str]) -> str:
     if len(items) <= 1:
         return "".join(items)
     return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def power(base: float, n: int) -> str:
+    """``base**n`` to two significant digits, also where it lies below float64's range
+    (``1.7e-524``), from logarithms: 0 < base."""
+    log10 = n * math.log10(base)
+    if log10 >= -4:
+        return f"{base**n:.2g}"
+    e = math.floor(log10)
+    mantissa = 10 ** (log10 - e)
+    if round(mantissa, 1) >= 10:  # 9.96 -> 1.0e(e+1)
+        mantissa, e = mantissa / 10, e + 1
+    return f"{mantissa:.2g}e{e:+d}".replace("e+0", "").replace("e+", "e")
