@@ -335,10 +335,14 @@ def mechanism_details(f: Findings, metas: dict) -> list[str]:
     conv = f.convergence
     if conv is not None and conv.speeds:
         out += ["### Every activation on the corrected network", ""]
-        fast = [a for a in conv.fastest if a in conv.speeds][:4]
+        ranked = [a for a in conv.fastest if a in conv.speeds]
+        shown = list(dict.fromkeys([*ranked[:4], *(a for a in ("relu", *SMOOTH)
+                                                    if a in conv.speeds)]))
         out.append(f"- On the corrected network (lr {lr_text(conv.lr)}, {conv.seeds} seeds), "
-                   "median epochs to the threshold: "
-                   + "; ".join(f"{a} {epochs(conv.speeds[a].epochs)}" for a in fast) + ".")
+                   "median epochs to the threshold, the four lowest medians first, then the "
+                   "question's activations: "
+                   + "; ".join(f"{a} {epochs(conv.speeds[a].epochs)}" for a in shown)
+                   + ". The figure has every activation.")
         out += ["", *_figure(metas, "convergence", "medians.png")]
     return out
 
