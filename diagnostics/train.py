@@ -491,7 +491,10 @@ def _compiled_loop(config, data, theta0, seeds, rec, levels, watch, monitor, pro
         if stop in watch and epochs_run >= stop:
             theta, alive = blocks.live()
             if alive.size:
-                prev = prev[:, np.isin(prev_alive, alive)] if stop > 1 else theta0[:, alive]
+                if stop == 1:
+                    prev = theta0[:, alive]
+                elif prev_alive.size != alive.size:  # seeds diverged in the last epoch
+                    prev = prev[:, np.isin(prev_alive, alive)]
                 monitor.observe(stop, theta, alive, prev)
         if progress is not None:
             progress(min(stop, epochs_run))

@@ -7,28 +7,28 @@ import tempfile
 import time
 from pathlib import Path
 
-import pandas as pd
-
 from diagnostics.data import question_data
 from diagnostics.monitor import DEFAULT_EVERY, Monitor
 from diagnostics.presets import PRESETS
 from diagnostics.train import train
 from studies.run.cells import Cell, run_cells
 from studies.run.executors import Processes, Sequential
-from studies.run.files import write_csv
-from studies.run.outputs import write_metrics
+from studies.run.outputs import config_columns, write_events, write_metrics
 from studies.run.study import DEFAULT_CHUNK_SEEDS
 
 
 def instruments_overhead(S: int, epochs: int, repeats: int) -> dict:
     """Training alone against training + observing + writing the instruments' tables.
 
-    Every instrument on the default schedule; the tables (metrics.csv, events.csv) are written
-    as ``actdiag train`` writes them, into a temporary folder. Runs alternate which goes first.
+    Every instrument on the default schedule; the tables (metrics.parquet, events.csv) are
+    written as ``actdiag train`` writes them, into a temporary folder. Runs alternate which goes
+    first. ``probing`` is the monitor's own time (its full passes and probes) inside the
+    observed run; the rest of that run's extra time is the training loop stopping at each
+    recorded epoch.
     """
     config = PRESETS["question"].replace(epochs=epochs)
     data = question_data()
-    bare, monitored, observe, write, records = [], [], [], [], 0
+    bare, monitored, observe, probing, write, records = [], [], [], [], [], 0
     for r in range(repeats):
         for with_monitor in (r % 2 == 1, r % 2 == 0):  # alternate which runs first
             if not with_monitor:
@@ -38,17 +38,19 @@ def instruments_overhead(S: int, epochs: int, repeats: int) -> dict:
             seconds = train(config, data, S, loss_epochs=[epochs], monitor=monitor).seconds
             started = time.perf_counter()
             with tempfile.TemporaryDirectory() as tmp:
-                write_metrics(Path(tmp) / "metrics.csv", monitor)
-                write_csv(Path(tmp) / "events.csv", pd.DataFrame(monitor.events()))
+                write_metrics(Path(tmp) / "metrics.parquet", monitor, config_columns(config))
+                write_events(Path(tmp) / "events.csv", monitor)
             written = time.perf_counter() - started
             records = monitor.epochs.size
             monitored.append(seconds + written)
             observe.append(seconds)
+            probing.append(monitor.seconds)
             write.append(written)
     ratios = [m / b for m, b in zip(monitored, bare, strict=True)]
     return {
         "S": S, "epochs": epochs, "records": records, "bare": statistics.median(bare),
-        "observed": statistics.median(observe), "written": statistics.median(write),
+        "observed": statistics.median(observe), "probing": statistics.median(probing),
+        "written": statistics.median(write),
         "monitored": statistics.median(monitored), "ratio": statistics.median(ratios),
         "train_ratio": statistics.median([o / b for o, b in zip(observe, bare, strict=True)]),
     }

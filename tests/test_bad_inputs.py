@@ -159,6 +159,7 @@ ROWS: list[tuple[str, str, str]] = [
     ("train-dtype-float16", f"{T} --dtype float16", "'float16'"),
     ("train-record-bogus", f"{T} --record everything", "'everything'"),
     ("train-record-empty", f"{T} --record ''", "instrument"),
+    ("train-metrics-format-bogus", f"{T} --record all --metrics-format feather", "'feather'"),
     ("train-unknown-flag", f"{T} --bogus-flag 1", "--bogus-flag"),
     ("train-extra-argument", f"{T} extra", "extra"),
     # --- train: batch, layers, data --------------------------------------------------------
@@ -337,6 +338,8 @@ ROWS: list[tuple[str, str, str]] = [
     ("train-model-preset", f"{T} --model model.py:make_model --preset fixed", "--preset"),
     ("train-model-batch", f"{T} --model model.py:make_model --batch zero", "--batch 'zero'"),
     ("train-model-lr", f"{T} --model model.py:make_model --lr -1", "--lr -1"),
+    ("train-model-metrics-format", f"{T} --model model.py:make_model --metrics-format xls",
+     "--metrics-format 'xls'"),
     ("train-model-big-batch", f"{T} --model model.py:make_model --batch 7", "batch 7"),
 ]
 

@@ -32,9 +32,9 @@ KEYS = ["seed", "epoch", "layer"]
 CONFIG_COLUMNS = ["activation", "output_activation", "init", "optimizer", "lr", "batch"]
 
 
-def read_metrics(out: Path) -> pd.DataFrame:
-    """metrics.csv (wide: a column per metric) melted to one row per value (Monitor.tidy's)."""
-    wide = pd.read_csv(out / "metrics.csv")
+def read_metrics(out: Path, name: str = "metrics.parquet") -> pd.DataFrame:
+    """The metrics table (wide: a column per metric) melted to one row per value (as tidy())."""
+    wide = pd.read_parquet(out / name) if name.endswith(".parquet") else pd.read_csv(out / name)
     assert list(wide.columns[:9]) == CONFIG_COLUMNS + KEYS
     assert set(wide.columns[9:]) <= set(PROBES)
     assert not wide.duplicated(KEYS).any()
@@ -299,8 +299,8 @@ def test_config_json_records_the_command_run(capsys, tmp_path):
 def test_record_all_writes_metrics_and_events_consistent_with_params(capsys, tmp_path):
     out = tmp_path / "run"
     stdout = train_ok(capsys, out, "--seeds", 5, "--epochs", 50, "--record", "all")
-    assert "metrics.csv" in stdout and "events.csv" in stdout
-    assert {p.name for p in out.iterdir()} == RUN_FILES | {"metrics.csv", "events.csv"}
+    assert "metrics.parquet" in stdout and "events.csv" in stdout
+    assert {p.name for p in out.iterdir()} == RUN_FILES | {"metrics.parquet", "events.csv"}
     metrics = read_metrics(out)
     events = pd.read_csv(out / "events.csv")
     assert {"seed", "epoch", "layer", "metric", "value", "activation", "lr"} <= set(metrics)
@@ -346,12 +346,28 @@ def test_record_dead_on_a_list_schedule(capsys, tmp_path):
     assert sorted(set(metrics["epoch"])) == [0, 10, 50]
     assert set(metrics["metric"]) == {"dead_fraction", "network_dead"}
     assert len(metrics) == 3 * 5 * (3 + 1)  # epochs x seeds x (3 ReLU layers + network)
-    wide = pd.read_csv(out / "metrics.csv")
+    wide = pd.read_parquet(out / "metrics.parquet")
     assert len(wide) == 3 * 5 * (3 + 1)  # one row per seed, epoch and layer
     assert list(wide.columns[9:]) == ["dead_fraction", "network_dead"]
     assert set(events["epoch"]) <= {0, 10, 50}
     config = json.loads((out / "config.json").read_text())
     assert config["record"] == "dead" and config["record_every"] == "list:0,10,50"
+
+
+def test_metrics_as_csv_hold_the_parquet_values_and_replace_an_earlier_format(capsys, tmp_path):
+    out = tmp_path / "run"
+    argv = ("--seeds", 4, "--epochs", 30, "--quiet", "--record", "all")
+    train_ok(capsys, out, *argv)
+    parquet = read_metrics(out)
+    stdout = train_ok(capsys, out, *argv[:-1], "all", "--metrics-format", "csv")
+    assert stdout == ""
+    assert {p.name for p in out.iterdir()} == RUN_FILES | {"metrics.csv", "events.csv"}
+    text = read_metrics(out, "metrics.csv")
+    pd.testing.assert_frame_equal(text, parquet, check_dtype=False, check_categorical=False)
+    header = (out / "metrics.csv").read_text().splitlines()[0]
+    assert header.startswith(",".join(CONFIG_COLUMNS + KEYS) + ",")  # unquoted, as pandas
+    stdout = train_ok(capsys, out, *argv[:-2])  # no instruments now: no metrics or events file
+    assert {p.name for p in out.iterdir()} == RUN_FILES
 
 
 def test_full_batch_epoch_loss_is_the_recorded_loss_one_epoch_earlier(capsys, tmp_path):
@@ -594,9 +610,11 @@ def test_train_help_mentions_every_flag(capsys):
     code, stdout, _ = cli(capsys, "train", "--help")
     assert code == 0
     flags = [*CONFIG_FLAGS, "--preset", "--config", "--data", "--inputs", "--targets", "--seeds",
-             "--out", "--loss-every", "--record", "--record-every", "--quiet"]
+             "--out", "--loss-every", "--record", "--record-every", "--metrics-format", "--quiet"]
     for flag in flags:
         assert re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", stdout), flag
+    text = " ".join(stdout.split())
+    assert "parquet (metrics.parquet" in text and "csv (metrics.csv" in text
 
 
 def test_no_command_is_a_usage_error(capsys):

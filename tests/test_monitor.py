@@ -8,6 +8,7 @@ parameter buffers) or from training runs whose course is worked out in the comme
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -251,6 +252,23 @@ def test_values_of_a_seed_alone_equal_those_inside_an_ensemble_of_200(case):
         assert alone.diverged_epoch[0] == big.diverged_epoch[k]
         assert np.array_equal(m.values[:, :, 0], big_m.values[:, :, k], equal_nan=True), k
         assert event_rows(m) == [r for r in big_events if r[0] == k]
+
+
+@pytest.mark.parametrize("case", list(ENSEMBLE))
+def test_observing_in_chunks_of_seeds_records_the_same(case, monkeypatch):
+    """OBSERVE_SEEDS = 7 cuts 60 seeds into 9 passes (the last of 4, and after divergences
+    chunks of scattered survivors): every value and event as in one pass over all of them."""
+    cfg, every = ENSEMBLE[case]
+    whole = Monitor(cfg, DATA, range(60), record="all", every=every)
+    result = train(cfg, DATA, range(60), monitor=whole)
+    monkeypatch.setattr(sys.modules["diagnostics.monitor"], "OBSERVE_SEEDS", 7)
+    parts = Monitor(cfg, DATA, range(60), record="all", every=every)
+    train(cfg, DATA, range(60), monitor=parts)
+    if case == "fixed-tanh-diverging":
+        assert (result.diverged_epoch > 0).sum() > 7  # chunks of survivors with gaps
+    assert np.array_equal(parts.values, whole.values, equal_nan=True)
+    assert event_rows(parts) == event_rows(whole)
+    assert set(parts._ws) <= {7, *range(1, 7)}  # workspaces only for the chunk sizes in use
 
 
 # ---- memory -------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
-"""Tests of the streamed run files (studies.run.outputs) and of bounded memory: metrics.csv in
-the wide format holds exactly Monitor.tidy()'s values, tables are written one chunk at a time,
-the estimate of actdiag train counts the arrays the run really stores, and train's default loss
-history is bounded."""
+"""Tests of the streamed run files (studies.run.outputs) and of bounded memory: the metrics table
+(Parquet, or CSV) in the wide format holds exactly Monitor.tidy()'s values, tables are written
+one chunk at a time and atomically, the estimate of actdiag train counts the arrays the run
+really stores, and train's default loss history is bounded."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import sys
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from diagnostics.data import question_data
@@ -18,49 +20,114 @@ from diagnostics.train import train
 from studies.cli import build_parser
 from studies.cli.train import plan
 from studies.run.estimate import run_estimate
-from studies.run.outputs import loss_chunks, metrics_chunks, write_loss, write_metrics
+from studies.run.files import write_arrow_csv, write_parquet_chunks
+from studies.run.outputs import (
+    config_columns,
+    loss_chunks,
+    metrics_chunks,
+    write_events,
+    write_loss,
+    write_metrics,
+)
 
 DATA = question_data()
 KEYS = ["seed", "epoch", "layer"]
+SEEDS = [3, 1, 8, 6, 5, 11, 2, 7, 0]
 
 
 @pytest.fixture(scope="module")
 def run():
     """A small run with every instrument and some diverged seeds (nan after divergence)."""
     cfg = PRESETS["question"].replace(output_activation="identity", lr=0.1, epochs=40)
-    seeds = [3, 1, 8, 6, 5, 11, 2, 7, 0]
-    m = Monitor(cfg, DATA, seeds, record="all", every="every:7")
-    result = train(cfg, DATA, seeds, monitor=m)
+    m = Monitor(cfg, DATA, SEEDS, record="all", every="every:7")
+    result = train(cfg, DATA, SEEDS, monitor=m)
     assert (result.diverged_epoch > 0).any() and (result.diverged_epoch < 0).any()
     return result, m
 
 
-def test_wide_metrics_csv_is_tidy_pivoted(run, tmp_path):
+def read_wide(path) -> pd.DataFrame:
+    return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_wide_metrics_table_is_tidy_pivoted(run, tmp_path, fmt):
     _, m = run
-    path = write_metrics(tmp_path / "metrics.csv", m, chunk_rows=30)  # several seed chunks
-    wide = pd.read_csv(path)
-    assert list(wide.columns[6:9]) == KEYS
-    assert list(wide[["seed", "epoch", "layer"]].itertuples(index=False)) == sorted(
-        wide[["seed", "epoch", "layer"]].itertuples(index=False),
-        key=lambda r: ([3, 1, 8, 6, 5, 11, 2, 7, 0].index(r.seed), r.epoch, r.layer))
+    columns = config_columns(m.config)
+    path = write_metrics(tmp_path / f"metrics.{fmt}", m, columns, fmt, chunk_rows=30)
+    wide = read_wide(path)
+    assert list(wide.columns[:9]) == [*columns, *KEYS]
+    assert list(wide[KEYS].itertuples(index=False)) == sorted(
+        wide[KEYS].itertuples(index=False),
+        key=lambda r: (SEEDS.index(r.seed), r.epoch, r.layer))
     got = wide.melt(id_vars=list(wide.columns[:9]), var_name="metric", value_name="value")
     got = got.dropna(subset=["value"]).set_index(KEYS + ["metric"])["value"].sort_index()
     want = pd.DataFrame(m.tidy()).set_index(KEYS + ["metric"])["value"].sort_index()
     pd.testing.assert_index_equal(got.index, want.index)
-    np.testing.assert_array_equal(got.to_numpy(), want.to_numpy())  # bit for bit
+    np.testing.assert_array_equal(got.to_numpy(), want.to_numpy())  # bit for bit, text or not
     assert set(wide["activation"]) == {"relu"} and set(wide["output_activation"]) == {"identity"}
+    assert set(wide["lr"]) == {0.1} and set(wide["batch"]) == {"online"}
+    # a network metric is empty on the layers and a layer metric on layer 0
+    assert wide.loc[wide.layer > 0, "loss"].isna().all()
+    assert wide.loc[wide.layer == 0, "weight_norm"].isna().all()
+
+
+def test_parquet_has_a_row_group_per_chunk_and_dictionary_configuration(run, tmp_path):
+    _, m = run
+    per_seed = m.epochs.size * 4  # recordings x (layers 0..3): rows of one seed
+    path = write_metrics(tmp_path / "metrics.parquet", m, config_columns(m.config),
+                         chunk_rows=2 * per_seed)
+    meta = pq.ParquetFile(path)
+    assert meta.num_row_groups == 5  # 9 seeds, 2 per chunk
+    schema = meta.schema_arrow
+    assert pa.types.is_dictionary(schema.field("activation").type)
+    assert schema.field("seed").type == pa.int64() and schema.field("lr").type == pa.float64()
+    assert all(schema.field(name).type == pa.float64() for name in schema.names[9:])
+    assert [schema.field(name).nullable for name in schema.names] == [False] * 9 + [True] * (
+        len(schema.names) - 9)  # only metrics may be empty
 
 
 def test_tables_are_written_one_bounded_chunk_at_a_time(run, tmp_path):
     result, m = run
     layers, _ = m.wide_layout()
-    chunks = list(metrics_chunks(m, chunk_rows=3 * m.epochs.size * len(layers)))
+    chunks = list(metrics_chunks(m, config_columns(m.config),
+                                 chunk_rows=3 * m.epochs.size * len(layers)))
     assert len(chunks) == 3  # 9 seeds, 3 per chunk
     assert all(len(c) <= 3 * m.epochs.size * len(layers) for c in chunks)
     chunks = list(loss_chunks(result, chunk_rows=5 * result.seeds.size))
     assert len(chunks) == 8 and all(len(c) <= 5 * result.seeds.size for c in chunks)
     got = pd.read_csv(write_loss(tmp_path / "loss.csv", result, chunk_rows=17))
     pd.testing.assert_frame_equal(got, pd.DataFrame(result.tidy("loss")), check_dtype=False)
+
+
+def test_events_csv_holds_the_monitors_events(run, tmp_path):
+    _, m = run
+    path = write_events(tmp_path / "events.csv", m)
+    assert path.read_text().splitlines()[0] == "seed,epoch,layer,unit,event"  # as pandas writes
+    got = pd.read_csv(path)
+    want = pd.DataFrame(m.events())
+    assert len(want) > 0
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)
+
+
+def test_chunked_writers_are_atomic(tmp_path):
+    table = pa.table({"x": [1.0, 2.0]})
+
+    def failing():
+        yield table
+        raise RuntimeError("interrupted")
+
+    for write, name in ((write_parquet_chunks, "t.parquet"), (write_arrow_csv, "t.csv")):
+        (tmp_path / name).write_text("the earlier file")
+        with pytest.raises(RuntimeError):
+            write(tmp_path / name, failing())
+        assert (tmp_path / name).read_text() == "the earlier file"
+        with pytest.raises(ValueError, match="no table"):
+            write(tmp_path / name, iter(()))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv", "t.parquet"]  # no temp left
+    with pytest.raises(pa.ArrowInvalid):  # unquoted CSV refuses a string that needs quotes
+        write_arrow_csv(tmp_path / "q.csv", [pa.table({"s": ["a,b"]})], quote=False)
+    write_arrow_csv(tmp_path / "q.csv", [pa.table({"s": ["a,b"]})])
+    assert pd.read_csv(tmp_path / "q.csv")["s"].tolist() == ["a,b"]
 
 
 def test_estimate_of_train_counts_the_stored_arrays(run):

@@ -164,15 +164,18 @@ def test_train_a_models_file_writes_an_engine_runs_files(tmp_path):
                  "--out", str(out), "--quiet"])
     assert code == 0
     assert {p.name for p in out.iterdir()} == {"config.json", "loss.csv", "outcomes.csv",
-                                               "params.npz", "metrics.csv", "events.csv"}
+                                               "params.npz", "metrics.parquet", "events.csv"}
     outcomes = pd.read_csv(out / "outcomes.csv")
     assert list(outcomes.seed) == list(range(6))
     assert set(outcomes.outcome) <= set(OUTCOMES)
     loss = pd.read_csv(out / "loss.csv")
     assert len(loss) == 6 * 20 and (loss.loss >= 0).all()
-    metrics = pd.read_csv(out / "metrics.csv")
-    assert set(metrics.epoch) == {0, 5, 10, 15, 20}
-    assert metrics[metrics.metric == "dead_fraction"].value.between(0, 1).all()
+    metrics = pd.read_parquet(out / "metrics.parquet")  # wide, as an engine run's
+    assert list(metrics.columns[:7]) == ["model", "optimizer", "lr", "batch", "seed", "epoch",
+                                         "layer"]
+    assert set(metrics.epoch) == {0, 5, 10, 15, 20} and set(metrics.seed) == set(range(6))
+    assert metrics.dead_fraction.dropna().between(0, 1).all()
+    assert metrics.network_dead.notna().sum() == 6 * 5  # layer 0: one row per seed and epoch
     config = json.loads((out / "config.json").read_text())
     assert config["model"]["function"] == "make_model" and config["model"]["lr"] == 0.05
     assert config["seeds"] == "6" and config["data"]["spec"] == "question"

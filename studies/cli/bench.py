@@ -9,8 +9,9 @@ scaling      wide and deep networks (2-W-W-1 for W = 4, 16, 64, 256; ten hidden 
              online and full batch on the question's data, and full batch on 64 samples:
              the numpy engine, the compiled kernel and the batched-matmul path.
 compile      numba's compile time from scratch, from its on-disk cache, and in memory.
-instruments  the question's program (ReLU, 5000 epochs) at S = 10,000 with every instrument on
-             the default schedule, divided by the same run with none; interleaved, median ratio.
+instruments  the question's program (ReLU, 1000 epochs) at S = 10,000 with every instrument on
+             the default schedule, then its tables written (metrics.parquet, events.csv),
+             divided by the same run with none; interleaved, median ratio.
 executor     the cells of the default report (every study), no cache, run in this process and
              then on local worker processes (one per core): wall times and the speed-up. Takes
              as long as two reports (about a quarter of that with --quick).
@@ -118,8 +119,8 @@ def run(args: argparse.Namespace) -> int:
             f"{row['epochs']} epochs, every instrument on {DEFAULT_EVERY} ({row['records']} "
             f"recordings incl. epoch 0), median of {args.repeats}\n"
             f"  training alone {row['bare']:.2f} s; training + observing {row['observed']:.2f} s "
-            f"({row['train_ratio']:.2f}x); + writing metrics.csv and events.csv "
-            f"{row['written']:.2f} s\n"
+            f"({row['train_ratio']:.2f}x; the monitor's passes and probes {row['probing']:.2f} s); "
+            f"+ writing metrics.parquet and events.csv {row['written']:.2f} s\n"
             f"  training + observing + writing tables / training alone = {row['ratio']:.2f}x"
         )
     if "executor" in sections:

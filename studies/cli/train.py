@@ -36,7 +36,7 @@ from studies.run.estimate import (
     seed_count,
 )
 from studies.run.files import check_output_dir, foreign_entries
-from studies.run.outputs import summary, write_outputs
+from studies.run.outputs import RUN_FILES, metrics_file, summary, write_outputs
 from studies.run.progress import epoch_bar
 
 AUTO_LOSS_ROWS = 2_000_000  # --loss-every auto: every epoch up to this many rows, else log:500
@@ -255,8 +255,16 @@ def add_parser(sub) -> None:
     r.add_argument(
         "--record",
         default=None,
-        help="instruments to record into metrics.csv and events.csv: all, or a comma list of "
-        f"groups ({', '.join(GROUPS)}) and probes ({', '.join(PROBES)}) (default: none)",
+        help="instruments to record into metrics.parquet (see --metrics-format) and events.csv: "
+        f"all, or a comma list of groups ({', '.join(GROUPS)}) and probes ({', '.join(PROBES)}) "
+        "(default: none)",
+    )
+    r.add_argument(
+        "--metrics-format",
+        default="parquet",
+        help="the instruments' table: parquet (metrics.parquet; pandas.read_parquet reads it) | "
+        "csv (metrics.csv: the same columns as text, several times larger and slower to write) "
+        "(default: parquet)",
     )
     r.add_argument(
         "--record-every",
@@ -276,14 +284,10 @@ def add_parser(sub) -> None:
         help="train your own PyTorch model instead of the engine's network: FUNCTION() returns "
         "an nn.Module (torch.manual_seed(seed) runs before each call); plain SGD at --lr "
         "(default 0.01), --epochs (default 1000), --batch (default online); with --data, "
-        "--seeds, --threshold, --record, --record-every, --loss-every, --out. Needs "
-        "pip install 'activation-diagnostics[torch]'",
+        "--seeds, --threshold, --record, --record-every, --metrics-format, --loss-every, --out. "
+        "Needs pip install 'activation-diagnostics[torch]'",
     )
     p.set_defaults(run=run)
-
-
-RUN_FILES = ("config.json", "loss.csv", "outcomes.csv", "params.npz", "metrics.csv",
-             "events.csv")  # everything train writes into --out
 
 
 def _pick(flag_value, saved: dict, key: str, default):
@@ -313,6 +317,7 @@ def plan(args: argparse.Namespace) -> dict:
             f"use online, shuffled, full or a size from 1 to {data.n_samples}"
         )
     loss_spec = str(_pick(args.loss_every, saved, "loss_every", "auto"))
+    metrics_file(args.metrics_format)  # checks --metrics-format
     record_spec = _pick(args.record, saved, "record", None)
     record_every = str(_pick(args.record_every, saved, "record_every", DEFAULT_EVERY))
     probes = len(select_probes(record_spec)) if record_spec is not None else 0
@@ -398,13 +403,13 @@ def run(args: argparse.Namespace) -> int:
         "epochs_run": int(result.epochs_run),  # < epochs: stopped once every seed settled
     }
     out = p["out"] if p["out"] is not None else new_run_dir()
-    write_outputs(out, result, record, monitor)
+    write_outputs(out, result, record, monitor, args.metrics_format)
     written = {"config.json", "loss.csv", "outcomes.csv", "params.npz"}
     if monitor is not None:
-        written |= {"metrics.csv", "events.csv"}
+        written |= {metrics_file(args.metrics_format), "events.csv"}
     for name in set(RUN_FILES) - written:  # an earlier run's files must not pass for this one's
         (out / name).unlink(missing_ok=True)
     if not args.quiet:
-        print(summary(result, out, monitor is not None))
+        print(summary(result, out, monitor is not None, args.metrics_format))
     return 0
 

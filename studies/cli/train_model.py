@@ -19,6 +19,7 @@ from diagnostics.data import spec_size
 from diagnostics.monitor import DEFAULT_EVERY, select_probes
 from studies.cli.options import format_seeds, parse_seeds
 from studies.run.estimate import Estimate, checked_schedule
+from studies.run.outputs import RUN_FILES, metrics_file
 
 INSTALL = "pip install 'activation-diagnostics[torch]'"
 DEFAULTS = {"epochs": 1000, "lr": 0.01, "batch": "online", "threshold": 1e-3}
@@ -26,8 +27,6 @@ DEFAULTS = {"epochs": 1000, "lr": 0.01, "batch": "online", "threshold": 1e-3}
 ENGINE_ONLY = ("config", "activation", "output_activation", "leaky_slope", "layers", "init",
                "bias_init", "bias_scale", "rng", "optimizer", "momentum", "beta1", "beta2",
                "rms_decay", "eps", "bias_update", "backprop_weights", "dtype", "stuck_tol")
-RUN_FILES = ("config.json", "loss.csv", "outcomes.csv", "params.npz", "metrics.csv",
-             "events.csv")
 
 
 def load_maker(spec: str):
@@ -112,7 +111,7 @@ def plan(args: argparse.Namespace, check_out, load_data_spec) -> dict:
         flag = "--" + (given[0] if given else "preset").replace("_", "-")
         raise ValueError(f"{flag} describes the engine's network and does not apply with "
                          "--model (use --data, --seeds, --epochs, --lr, --batch, --threshold, "
-                         "--record, --record-every, --loss-every, --out)")
+                         "--record, --record-every, --metrics-format, --loss-every, --out)")
     epochs = args.epochs if args.epochs is not None else DEFAULTS["epochs"]
     lr = args.lr if args.lr is not None else DEFAULTS["lr"]
     threshold = args.threshold if args.threshold is not None else DEFAULTS["threshold"]
@@ -150,6 +149,7 @@ def plan(args: argparse.Namespace, check_out, load_data_spec) -> dict:
         "every:1" if seeds.size * epochs <= 2_000_000 else "log:500")
     checked_schedule(loss_spec, epochs, first=1, flag="--loss-every")
     record_every = args.record_every or DEFAULT_EVERY
+    metrics_file(args.metrics_format)  # checks --metrics-format
     if args.record is not None:
         select_probes(args.record)
         checked_schedule(record_every, epochs, flag="--record-every")
@@ -190,10 +190,11 @@ def run(args: argparse.Namespace, check_out, load_data_spec, new_run_dir) -> int
     }
     out = p["out"] if p["out"] is not None else new_run_dir()
     write_model_outputs(out, result, record, {"model": args.model, "optimizer": "sgd",
-                                              "lr": lr, "batch": str(p["batch"])})
+                                              "lr": lr, "batch": str(p["batch"])},
+                        args.metrics_format)
     written = {"config.json", "loss.csv", "outcomes.csv", "params.npz"}
     if p["record"] is not None:
-        written |= {"metrics.csv", "events.csv"}
+        written |= {metrics_file(args.metrics_format), "events.csv"}
     for name in set(RUN_FILES) - written:
         (out / name).unlink(missing_ok=True)
     if not args.quiet:

@@ -1,10 +1,11 @@
 """Atomic file output: write to a temporary file beside the target, then rename over it.
 
-An interrupted run therefore never leaves a half-written CSV, PNG or JSON behind.
+An interrupted run therefore never leaves a half-written CSV, Parquet file, PNG or JSON behind.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import tempfile
@@ -54,22 +55,61 @@ def write_csv(path: str | os.PathLike, frame) -> Path:
     return write_with(path, lambda tmp: frame.to_csv(tmp, index=False))
 
 
-def write_csv_chunks(path: str | os.PathLike, frames: Iterable) -> Path:
-    """Write DataFrames one after another as one CSV (the first one's header) atomically.
+def write_parquet_chunks(path: str | os.PathLike, tables: Iterable, **options) -> Path:
+    """Write Arrow tables one after another as one Parquet file (a row group each) atomically.
 
-    Only one chunk is in memory at a time, so a table of any length is written in bounded memory.
-    An empty iterable writes nothing but is an error: give at least one (possibly empty) frame.
+    Only one chunk is in memory at a time (``pyarrow.parquet.ParquetWriter``); every table must
+    have the first one's schema. ``options`` go to the writer (compression, use_dictionary, ...).
+    An empty iterable writes nothing but is an error: give at least one (possibly empty) table.
     """
+    import pyarrow.parquet as pq
+
+    return write_with(path, lambda tmp: _stream(
+        tables, lambda first: pq.ParquetWriter(tmp, first.schema, **options), path))
+
+
+def write_arrow_csv(path: str | os.PathLike, tables: Iterable, *, quote: bool = True) -> Path:
+    """Write Arrow tables one after another as one CSV (a header line first) atomically.
+
+    Arrow's CSV writer: numbers as the shortest text that reads back to the same float (as
+    pandas writes them), nulls as empty fields; the header as pandas writes it. ``quote``:
+    strings in double quotes (always valid CSV); False writes them bare and raises if one holds
+    a comma, a quote or a line break (``needs_quotes`` tells). One chunk in memory at a time.
+    """
+    import pyarrow.csv as pc
+
+    options = pc.WriteOptions(include_header=False, quoting_style="needed" if quote else "none")
+
     def writer(tmp: Path) -> None:
-        first = True
         with open(tmp, "w", encoding="utf-8", newline="") as fh:
-            for frame in frames:
-                frame.to_csv(fh, header=first, index=False)
-                first = False
-        if first:
-            raise ValueError(f"no table to write to {os.fspath(path)!r}")
+            def start(first):
+                csv.writer(fh, lineterminator="\n").writerow(first.column_names)
+                fh.flush()
+                return pc.CSVWriter(fh.buffer, first.schema, write_options=options)
+
+            _stream(tables, start, path)
 
     return write_with(path, writer)
+
+
+def _stream(tables: Iterable, start: Callable, path) -> None:
+    """Write every table with the writer ``start(first table)`` opens, then close it."""
+    out = None
+    try:
+        for table in tables:
+            if out is None:
+                out = start(table)
+            out.write_table(table)
+    finally:
+        if out is not None:
+            out.close()
+    if out is None:
+        raise ValueError(f"no table to write to {os.fspath(path)!r}")
+
+
+def needs_quotes(texts: Iterable) -> bool:
+    """Whether any of ``texts`` must be quoted in a CSV field (a comma, quote or line break)."""
+    return any(ch in str(t) for t in texts for ch in ',"\r\n')
 
 
 def check_output_dir(path: str | os.PathLike, flag: str = "--out") -> Path:
