@@ -235,19 +235,26 @@ def test_a_torch_cells_key_covers_the_torch_version(monkeypatch):
 # --- workers ---------------------------------------------------------------------------------
 
 
+HANG_SECONDS = 600  # how long the hung worker sleeps: a run that waited it out was not rescued
+
+
 def hanging_run_chunk(cell):
     """run_chunk, except that the first worker to see seeds 3.. hangs."""
     marker = Path(os.environ[HANG_MARKER])
     if cell.seeds[0] == 3 and not marker.exists():
         marker.touch()
-        time.sleep(600)
+        time.sleep(HANG_SECONDS)
     return run_chunk(cell)
 
 
 def test_a_hung_worker_is_detected_and_its_chunk_rerun(clean, tmp_path, monkeypatch):
     monkeypatch.setenv(HANG_MARKER, str(tmp_path / "hung"))
     started = time.monotonic()
-    got = run(None, work=hanging_run_chunk, executor=Processes(2, min_timeout=2.0))
+    # min_timeout: a healthy chunk here takes well under a second, but a worker's first chunk
+    # loads numba's cache and a loaded machine can stretch that several-fold; 10 s stays far
+    # from both that and the hang
+    got = run(None, work=hanging_run_chunk, executor=Processes(2, min_timeout=10.0))
     assert (tmp_path / "hung").exists()  # a worker really hung
     assert got == clean
-    assert time.monotonic() - started < 120
+    # not a speed check: only a run that waited for the hung worker to wake can take this long
+    assert time.monotonic() - started < HANG_SECONDS
