@@ -82,7 +82,10 @@ def suptitle(fig, text: str, **kw) -> None:
 
 
 def legend_outside(ax, **kw) -> None:
-    """Legend to the right of the axes, where it cannot cover data."""
+    """Legend to the right of the axes, where it cannot cover data (none if nothing is
+    labelled, e.g. a tiny run with no band drawn)."""
+    if "handles" not in kw and not ax.get_legend_handles_labels()[0]:
+        return
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, **kw)
 
 
