@@ -275,21 +275,21 @@ def _clip50(x, fifty):
 
 
 @njit(cache=True, error_model="numpy")
-def _forward_last(code, A, GZ, r, W, p, X, q, sq, m, first, Z, bo, n, c):
-    """The last m <= 4 terms of unit row r's sum (W rows p.., X rows q, q+sq, ...; Z[r] holds
+def _forward_last(code, A, GZ, r, W, p, X, q, sq, m, first, bo, n, c):
+    """The last m <= 4 terms of unit row r's sum (W rows p.., X rows q, q+sq, ...; A[r] holds
     the earlier terms unless ``first``), + bias W[bo]: z; then A[r] = fn(z), GZ[r] = fn'(z)."""
     zero, one, nz = c[K_ZERO], c[K_ONE], c[K_NZERO]
     p0, p1, p2, p3 = _rows4(p, 1, m)
     q0, q1, q2, q3 = _rows4(q, sq, m)
     if code == 0:
         for s in range(n):
-            z = _tail(first, m, Z[r, s], W[p0, s] * X[q0, s], W[p1, s] * X[q1, s],
+            z = _tail(first, m, A[r, s], W[p0, s] * X[q0, s], W[p1, s] * X[q1, s],
                       W[p2, s] * X[q2, s], W[p3, s] * X[q3, s], nz)
             A[r, s] = z + W[bo, s]
             GZ[r, s] = one
     elif code == 1:  # 1.0 / (1 + exp(-z)); a * (1 - a)
         for s in range(n):
-            z = _tail(first, m, Z[r, s], W[p0, s] * X[q0, s], W[p1, s] * X[q1, s],
+            z = _tail(first, m, A[r, s], W[p0, s] * X[q0, s], W[p1, s] * X[q1, s],
                       W[p2, s] * X[q2, s], W[p3, s] * X[q3, s], nz)
             z = z + W[bo, s]
             e = _like(_exp(-z), one)
@@ -299,7 +299,7 @@ def _forward_last(code, A, GZ, r, W, p, X, q, sq, m, first, Z, bo, n, c):
             GZ[r, s] = a * (one - a)
     elif code == 2:  # tanh; 1 - a*a
         for s in range(n):
-            z = _tail(first, m, Z[r, s], W[p0, s] * X[q0, s], W[p1, s] * X[q1, s],
+            z = _tail(first, m, A[r, s], W[p0, s] * X[q0, s], W[p1, s] * X[q1, s],
                       W[p2, s] * X[q2, s], W[p3, s] * X[q3, s], nz)
             z = z + W[bo, s]
             A[r, s] = _tanh(z)
@@ -307,7 +307,7 @@ def _forward_last(code, A, GZ, r, W, p, X, q, sq, m, first, Z, bo, n, c):
             GZ[r, s] = one - a * a
     elif code == 3:  # np.maximum(0, z): nan propagates; z > 0
         for s in range(n):
-            z = _tail(first, m, Z[r, s], W[p0, s] * X[q0, s], W[p1, s] * X[q1, s],
+            z = _tail(first, m, A[r, s], W[p0, s] * X[q0, s], W[p1, s] * X[q1, s],
                       W[p2, s] * X[q2, s], W[p3, s] * X[q3, s], nz)
             z = z + W[bo, s]
             A[r, s] = zero if z <= zero else z
@@ -315,7 +315,7 @@ def _forward_last(code, A, GZ, r, W, p, X, q, sq, m, first, Z, bo, n, c):
     elif code == 4:  # np.maximum(z, z * slope)
         slope = c[K_SLOPE]
         for s in range(n):
-            z = _tail(first, m, Z[r, s], W[p0, s] * X[q0, s], W[p1, s] * X[q1, s],
+            z = _tail(first, m, A[r, s], W[p0, s] * X[q0, s], W[p1, s] * X[q1, s],
                       W[p2, s] * X[q2, s], W[p3, s] * X[q3, s], nz)
             z = z + W[bo, s]
             y = z * slope
@@ -328,7 +328,7 @@ def _forward_last(code, A, GZ, r, W, p, X, q, sq, m, first, Z, bo, n, c):
         k = c[K_ELU_GRAD] if code == 5 else c[K_SELU_GRAD]
         pos = one if code == 5 else c[K_SELU_SCALE]
         for s in range(n):
-            z = _tail(first, m, Z[r, s], W[p0, s] * X[q0, s], W[p1, s] * X[q1, s],
+            z = _tail(first, m, A[r, s], W[p0, s] * X[q0, s], W[p1, s] * X[q1, s],
                       W[p2, s] * X[q2, s], W[p3, s] * X[q3, s], nz)
             z = z + W[bo, s]
             mz = zero if z >= zero else z
@@ -343,7 +343,7 @@ def _forward_last(code, A, GZ, r, W, p, X, q, sq, m, first, Z, bo, n, c):
             GZ[r, s] = pos if z > zero else neg
     elif code == 7:  # log1p(exp(-|z|)) + max(z, 0); logistic(z)
         for s in range(n):
-            z = _tail(first, m, Z[r, s], W[p0, s] * X[q0, s], W[p1, s] * X[q1, s],
+            z = _tail(first, m, A[r, s], W[p0, s] * X[q0, s], W[p1, s] * X[q1, s],
                       W[p2, s] * X[q2, s], W[p3, s] * X[q3, s], nz)
             z = z + W[bo, s]
             v = math.log1p(_like(_exp(-abs(z)), one))
@@ -353,7 +353,7 @@ def _forward_last(code, A, GZ, r, W, p, X, q, sq, m, first, Z, bo, n, c):
         # z * (0.5 * (1 + t)), t = tanh(C (zc + k zc^3));
         # 0.5 (1 + t) + 0.5 zc (1 - t^2) C (1 + 3k zc^2)
         for s in range(n):
-            z = _tail(first, m, Z[r, s], W[p0, s] * X[q0, s], W[p1, s] * X[q1, s],
+            z = _tail(first, m, A[r, s], W[p0, s] * X[q0, s], W[p1, s] * X[q1, s],
                       W[p2, s] * X[q2, s], W[p3, s] * X[q3, s], nz)
             z = z + W[bo, s]
             zc = _clip50(z, c[K_FIFTY])
@@ -366,7 +366,7 @@ def _forward_last(code, A, GZ, r, W, p, X, q, sq, m, first, Z, bo, n, c):
             GZ[r, s] = c[K_HALF] * (one + t) + c[K_HALF] * zc * (one - t * t) * dinner
     elif code == 9:  # z * s; s (1 + z (1 - s)), s = logistic(z)
         for s in range(n):
-            z = _tail(first, m, Z[r, s], W[p0, s] * X[q0, s], W[p1, s] * X[q1, s],
+            z = _tail(first, m, A[r, s], W[p0, s] * X[q0, s], W[p1, s] * X[q1, s],
                       W[p2, s] * X[q2, s], W[p3, s] * X[q3, s], nz)
             z = z + W[bo, s]
             sg = _logistic(z, one)
@@ -374,7 +374,7 @@ def _forward_last(code, A, GZ, r, W, p, X, q, sq, m, first, Z, bo, n, c):
             GZ[r, s] = sg * (one + z * (one - sg))
     elif code == 10:  # z / (1 + |z|); (1 / (1 + |z|))^2
         for s in range(n):
-            z = _tail(first, m, Z[r, s], W[p0, s] * X[q0, s], W[p1, s] * X[q1, s],
+            z = _tail(first, m, A[r, s], W[p0, s] * X[q0, s], W[p1, s] * X[q1, s],
                       W[p2, s] * X[q2, s], W[p3, s] * X[q3, s], nz)
             z = z + W[bo, s]
             d = abs(z)
@@ -384,7 +384,7 @@ def _forward_last(code, A, GZ, r, W, p, X, q, sq, m, first, Z, bo, n, c):
             GZ[r, s] = qd * qd
     else:  # lecun_tanh: A tanh(B z); A B - (B / A) a^2
         for s in range(n):
-            z = _tail(first, m, Z[r, s], W[p0, s] * X[q0, s], W[p1, s] * X[q1, s],
+            z = _tail(first, m, A[r, s], W[p0, s] * X[q0, s], W[p1, s] * X[q1, s],
                       W[p2, s] * X[q2, s], W[p3, s] * X[q3, s], nz)
             z = z + W[bo, s]
             A[r, s] = _tanh(z * c[K_LECUN_B])
@@ -397,13 +397,15 @@ def _forward_last(code, A, GZ, r, W, p, X, q, sq, m, first, Z, bo, n, c):
 
 
 @njit(cache=True, error_model="numpy")
-def _forward_unit(code, A, GZ, r, W, p, X, q, sq, k, Z, bo, n, c):
-    """A[r] = fn(sum_j W[p+j] X[q + j sq] (j = 0..k-1, in order) + W[bo]), GZ[r] = fn'(.)."""
+def _forward_unit(code, A, GZ, r, W, p, X, q, sq, k, bo, n, c):
+    """A[r] = fn(sum_j W[p+j] X[q + j sq] (j = 0..k-1, in order) + W[bo]), GZ[r] = fn'(.);
+    A[r] holds the partial sums of a long one (loading it when ``first`` costs no extra line:
+    the row is about to be written)."""
     j = 0
     while k - j > 4:
-        _dot4(Z, r, W, p + j, 1, X, q + j * sq, sq, j == 0, n)
+        _dot4(A, r, W, p + j, 1, X, q + j * sq, sq, j == 0, n)
         j += 4
-    _forward_last(code, A, GZ, r, W, p + j, X, q + j * sq, sq, k - j, j == 0, Z, bo, n, c)
+    _forward_last(code, A, GZ, r, W, p + j, X, q + j * sq, sq, k - j, j == 0, bo, n, c)
 
 
 @njit(cache=True, error_model="numpy")
@@ -634,7 +636,7 @@ def _sgd_layer(theta, wo, bo, n_out, n_in, DZ, d, A, a, Bm, decay, updated, back
 
 
 @njit(cache=True, error_model="numpy")
-def _step(theta, g, state, A, Z, GZ, DZ, Y, loss, acc, B, Bm, n, L, shapes, w_off, b_off, uo,
+def _step(theta, g, state, A, GZ, DZ, Y, loss, acc, B, Bm, n, L, shapes, w_off, b_off, uo,
           ui, acts, opt, decay, updated, c, c2, hs, track, moved):
     """Forward, loss, backward and update for one batch of B samples (rows unit*Bm + b)."""
     # forward: z = sum_i W[o, i] a[i] (i = 0, 1, ...) + b; a = fn(z), and fn'(z) for backward
@@ -644,23 +646,30 @@ def _step(theta, g, state, A, Z, GZ, DZ, Y, loss, acc, B, Bm, n, L, shapes, w_of
         for o in range(n_out):
             for bb in range(B):
                 _forward_unit(code, A, GZ, (uo[l] + o) * Bm + bb, theta, wo + o * n_in, A,
-                              ui[l] * Bm + bb, Bm, n_in, Z, bo + o, n, c)
+                              ui[l] * Bm + bb, Bm, n_in, bo + o, n, c)
     # output error: loss += sum_(o, b) err^2; dz = err * (2 / B) * fn'(z)
     lo = L - 1
     n_last = shapes[lo, 0]
-    for o in range(n_last):
-        for bb in range(B):
-            r = (uo[lo] + o) * Bm + bb
-            yr = o * Bm + bb
-            first = o == 0 and bb == 0
-            for s in range(n):
-                e = A[r, s] - Y[yr, s]
-                sq = e * e
-                sq2 = acc[s] + sq
-                acc[s] = sq if first else sq2
-                DZ[r, s] = (e * c2) * GZ[r, s]
-    for s in range(n):
-        loss[s] = loss[s] + acc[s]
+    if n_last * B == 1:  # one term: loss + acc is loss + err^2
+        r = uo[lo] * Bm
+        for s in range(n):
+            e = A[r, s] - Y[0, s]
+            loss[s] = loss[s] + e * e
+            DZ[r, s] = (e * c2) * GZ[r, s]
+    else:
+        for o in range(n_last):
+            for bb in range(B):
+                r = (uo[lo] + o) * Bm + bb
+                yr = o * Bm + bb
+                first = o == 0 and bb == 0
+                for s in range(n):
+                    e = A[r, s] - Y[yr, s]
+                    sq = e * e
+                    sq2 = acc[s] + sq
+                    acc[s] = sq if first else sq2
+                    DZ[r, s] = (e * c2) * GZ[r, s]
+        for s in range(n):
+            loss[s] = loss[s] + acc[s]
     # backward, last layer first; plain SGD on one sample updates as it goes (before or after
     # back-propagating through the layer, as the quirk says: the same numbers as updating all
     # layers at the end), anything else computes the gradient first
@@ -752,7 +761,6 @@ def run(theta_b, state_b, cols_b, seeds_b, alive_b, epoch_b, settled_b, e_end, s
     Bm = size if size < N else N
     rows = uo[L - 1] + n_out_last
     A = np.zeros((rows * Bm, Sb), dtype=theta_b.dtype)
-    Z = np.zeros_like(A)
     GZ = np.zeros_like(A)
     DZ = np.zeros_like(A)
     Y = np.zeros((n_out_last * Bm, Sb), dtype=theta_b.dtype)
@@ -822,7 +830,7 @@ def run(theta_b, state_b, cols_b, seeds_b, alive_b, epoch_b, settled_b, e_end, s
                     t = float((e - 1) * n_steps + step + 1)
                     hs[0] = 1.0 - math.pow(b2, t)
                     hs[1] = lr64 / (1.0 - math.pow(b1, t))
-                _step(theta, g, state, A, Z, GZ, DZ, Y, loss, acc, B, Bm, n, L, shapes,
+                _step(theta, g, state, A, GZ, DZ, Y, loss, acc, B, Bm, n, L, shapes,
                       w_off, b_off, uo, ui, acts, opt, decay, updated, c, c2s[B], hs, track,
                       moved)
             # epoch end: record, time the levels, detect divergence (seeds in any order)
@@ -873,12 +881,15 @@ def run(theta_b, state_b, cols_b, seeds_b, alive_b, epoch_b, settled_b, e_end, s
 
 # ---- the Python side: blocks in, blocks out ------------------------------------------------------
 
-# Seeds per block, measured (tanh, 2-W-W-1, interleaved medians on a 1 MiB-L2 core): longer
-# seed loops amortize each row's loop overhead, up to the point where the block leaves L2.
-# 2-4-4-1: 8: 0.37, 32: 1.2, 128: 2.2, 512: 3.0, 2048: 2.7 M seed-epochs/s; 2-16-16-1 best
-# at 128 (0.29 M; 512: 0.26 M); 2-64-64-1 best at 128 (13.6 k; 8: 8.5 k, 512: 8.1 k).
-BLOCK_SEEDS = 512  # at most this many seeds per block ...
-BLOCK_BYTES = 5 << 18  # ... halved while a block's working set exceeds this ...
+# Seeds per block, measured (tanh, online SGD, kernel alone, interleaved medians; one core with
+# 48 KiB L1, 1 MiB L2 and a shared 32 MiB L3): every pass over a row of seeds has a fixed cost
+# (~50 ns: loop set-up and the run-time checks that its rows do not overlap), so longer rows win
+# until the block's rows no longer stay in the caches near the core. 2-4-4-1 (0.66 MB per 1024
+# seeds): 256: 5.5, 512: 8.4, 768: 8.9, 1024: 9.6, 1536: 9.6, 2048: 8.9 M seed-epochs/s;
+# 2-16-16-1 (3.9 MB per 1024): 256: 1.05, 512: 1.07, 1024: 1.13 M; 2-64-64-1 (10 MB per 256):
+# 128: 81 k, 256: 87 k, 512: 64 k, 1024: 39 k.
+BLOCK_SEEDS = 1024  # at most this many seeds per block ...
+BLOCK_BYTES = 12 << 20  # ... halved while the rows every step touches exceed this ...
 MIN_BLOCK_SEEDS = 128  # ... but not below this
 
 
@@ -892,7 +903,8 @@ def block_seeds(config, n_samples: int, S: int) -> int:
     batch = config.batch
     Bm = n_samples if batch == "full" else 1 if batch in ("online", "shuffled") else batch
     Bm = min(Bm, n_samples)
-    per_seed = (P * (3 + K) + 4 * sum(layers) * Bm) * np.dtype(config.dtype).itemsize
+    # parameters, optimizer state, and a, fn'(z), dz and partial sums per unit and sample
+    per_seed = (P * (1 + K) + 4 * sum(layers) * Bm) * np.dtype(config.dtype).itemsize
     sb = BLOCK_SEEDS
     while sb > MIN_BLOCK_SEEDS and sb * per_seed > BLOCK_BYTES:
         sb //= 2
