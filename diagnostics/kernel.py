@@ -146,7 +146,7 @@ _C7, _C8, _C9, _C10 = 1.0 / 5040.0, 1.0 / 40320.0, 1.0 / 362880.0, 1.0 / 3628800
 _C11, _C12, _C13 = 1.0 / 39916800.0, 1.0 / 479001600.0, 1.0 / 6227020800.0
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy")
 def _reduce(x):
     """(k, r, expm1(r)) with x = k ln2 + r, |r| <= ln2/2 (k as an int64; nan: r = nan)."""
     y = x * _INVLN2 + _RINT
@@ -161,13 +161,13 @@ def _reduce(x):
     return _f64_bits(y) - _RINT_BITS, r, em
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy")
 def _pow2(k):
     """2^k for integer -1022 <= k <= 1023, exactly."""
     return _bits_f64((k + 1023) << 52)
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy")
 def _expm1_small(x):
     """expm1(x) for -40 <= x <= 40 (nan propagates): 2^k expm1(r) + (2^k - 1), where the product
     is exact and so is 2^k - 1 for -53 <= k <= 53; beyond, |expm1| rounds to 1 or is huge."""
@@ -176,7 +176,7 @@ def _expm1_small(x):
     return s * em + (s - 1.0)
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy")
 def _exp(x):
     """exp(x) in float64 for every x, within 0.97 ulp: (1 + expm1(r)) 2^k1 2^k2, k1 + k2 = k,
     so that results near overflow and subnormal results take one rounding; x > 710 gives inf,
@@ -189,14 +189,14 @@ def _exp(x):
     return ((1.0 + em) * _pow2(k1)) * _pow2(k - k1)
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy")
 def _expm1_neg(x):
     """expm1(x) for x <= 0 (nan stays nan), within 1.14 ulp; expm1(x < -40) rounds to -1."""
     x = np.float64(x)
     return _expm1_small(-40.0 if x < -40.0 else x)
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy")
 def _tanh(z):
     """tanh(z) in float64, within 2.36 ulp: tanh|z| = e / (e + 2), e = expm1(2|z|) (no
     cancellation at small z); |z| >= 20 gives 1 (1 - tanh 20 < u/2); tanh(+-0) = +-0."""
@@ -238,7 +238,7 @@ def _dot4(out, r, X, p, sp, Y, q, sq, first, n):
             out[r, s] = z
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy")
 def _tail(first, m, z0, t0, t1, t2, t3, nz):
     """(first ? t0 : z0 + t0) + t1 + t2 + t3, the terms j >= m replaced by nz = -0.0."""
     z = z0 + t0
@@ -257,7 +257,7 @@ def _rows4(p, sp, m):
 # ---- activations: fn and grad, as in diagnostics/activations.py ---------------------------------
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy")
 def _logistic(z, one):
     """sigma(z) = 1 / (1 + e) or e / (1 + e), e = exp(-|z|), as diagnostics.activations."""
     e = _like(_exp(-abs(z)), one)
