@@ -4,7 +4,11 @@ Layout (private to this module, chosen by measurement): the ensemble is cut into
 ``block`` seeds; a block's parameters are one contiguous ``(n_params, block)`` array with the seed
 axis innermost, so every loop over seeds is a unit-stride loop that LLVM vectorizes, and a block's
 parameters, optimizer state and per-layer records stay in cache for the whole run. The kernel
-loops blocks (outer) × epochs × steps × layers, fusing forward, loss, backward and update.
+loops blocks (outer) × epochs × steps × layers, fusing forward, loss, backward and update: each
+pass over a block's row of seeds does as much as its registers allow (up to four terms of a sum,
+then the bias, the activation and its derivative; for plain SGD on one sample, an input unit's
+weight updates together with the back-propagated error through them), because a pass costs a
+fixed ~50 ns plus the traffic of the rows it touches.
 
 Arithmetic is the numpy engine's (``diagnostics.network``, ``diagnostics.optimizers``,
 ``diagnostics.activations``), operation for operation and in the same order: contractions are
@@ -13,9 +17,10 @@ nothing is fused or reassociated (no fastmath; LLVM does not contract a separate
 into an FMA without it). Every operation is element-wise along the seed axis, so a seed's numbers
 are independent of the block size and of the other seeds. Elementary operations (+ - * / sqrt,
 comparisons) are IEEE-exact, so the two engines agree bit for bit wherever no transcendental
-function is involved; ``exp``/``expm1``/``log1p``/``pow`` come from the C library here and
-``tanh`` from ``_tanh`` below (within 2.4 ulp), numpy's from its own SIMD routines or the C
-library, which differ by an ulp or two on some arguments.
+function is involved; ``exp``, ``expm1`` and ``tanh`` come from the vectorizable routines below
+(within 0.97, 1.14 and 2.36 ulp), ``log1p`` (softplus) and ``pow`` (gelu) from the C library,
+numpy's from its own SIMD routines or the C library: they differ by an ulp or two on some
+arguments.
 
 Constants are passed in an array of the parameters' dtype (``consts``), so float32 runs compute
 in float32 exactly as numpy does with Python scalars (NEP 50: the scalar is cast to float32).
@@ -26,7 +31,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
 
 Array = np.ndarray
 
@@ -51,8 +58,9 @@ OPT_CODES = {"sgd": 0, "momentum": 1, "nesterov": 2, "adam": 3, "rmsprop": 4}
     K_ZERO, K_ONE, K_HALF, K_SLOPE, K_ELU_GRAD, K_SELU_ALPHA, K_SELU_SCALE, K_SELU_GRAD,
     K_GELU_C, K_GELU_K, K_GELU_3K, K_FIFTY, K_LECUN_A, K_LECUN_B, K_LECUN_NBA, K_LECUN_AB,
     K_LR, K_MU, K_B1, K_1MB1, K_B2, K_1MB2, K_RHO, K_1MRHO, K_EPS, K_N, K_TWO, K_THREE,
-) = range(28)
-N_CONSTS = 28
+    K_NZERO,
+) = range(29)
+N_CONSTS = 29
 
 
 def constants(config, n_samples: int, dtype) -> Array:
@@ -61,7 +69,7 @@ def constants(config, n_samples: int, dtype) -> Array:
 
     hp = config.hyper
     c = np.zeros(N_CONSTS, dtype=np.float64)
-    c[K_ONE], c[K_HALF], c[K_TWO], c[K_THREE] = 1.0, 0.5, 2.0, 3.0
+    c[K_ONE], c[K_HALF], c[K_TWO], c[K_THREE], c[K_NZERO] = 1.0, 0.5, 2.0, 3.0, -0.0
     c[K_SLOPE] = config.leaky_slope
     c[K_ELU_GRAD] = 1.0 * 1.0  # elu: alpha * scale
     c[K_SELU_ALPHA], c[K_SELU_SCALE] = _SELU_ALPHA, _SELU_SCALE
@@ -76,146 +84,190 @@ def constants(config, n_samples: int, dtype) -> Array:
     return c.astype(dtype)
 
 
-# ---- tanh, vectorizable ----------------------------------------------------------------------
-# The C library's tanh is a call LLVM cannot vectorize and costs ~10 ns, most of the kernel's
-# time with tanh units. This one is written in + - * / and selects only, so LLVM vectorizes it:
-# tanh|z| = e / (e + 2) with e = expm1(2|z|) (no cancellation at small z), expm1 by Cody-Waite
-# reduction 2|z| = k ln2 + r, |r| <= ln2/2, a degree-13 Taylor polynomial (truncation < 1e-17
-# relative) and e = 2^k expm1(r) + (2^k - 1), both terms exact. Measured against long-double
-# tanh on 4e6 points: at most 2.4 ulp (glibc's tanh: 2.1; numpy's SIMD tanh: 1.2). It is computed
-# in float64 for both dtypes; callers store it to the dtype before using it further, so float32
-# arithmetic around it stays float32 as in numpy.
+# ---- exp, expm1 and tanh, vectorizable ---------------------------------------------------------
+# The C library's exp, expm1 and tanh are calls LLVM cannot vectorize (~5-10 ns each, most of the
+# kernel's time with such units). These are written in + - * / and selects, plus integer
+# operations on the bits of a float (``_f64_bits``, ``_bits_f64``: reinterpretations, free), so
+# LLVM vectorizes them. The scheme is Cody-Waite: x = k ln2 + r with k = round(x / ln2),
+# |r| <= ln2/2 (+ 2e-16; k ln2_hi is exact for |k| < 2^21 and x - k ln2_hi is exact), then
+# expm1(r) by its Taylor polynomial to degree 13,
+#   expm1(r) = r + r^2 (1/2! + r/3! + ... + r^11/13!),
+# whose truncation error is at most |r|^14/14! e^|r| = 5.7e-18 |r| (0.05 ulp relative) for
+# |r| <= 0.3466, evaluated by Estrin's scheme (three independent groups of four terms) rather than
+# Horner's: the same operation count with a third of the dependent chain, measured 1.4x faster in
+# a vectorized loop; its rounding errors stay below a few u |r|^2 / 2, well under an ulp of |r|.
+# 2^k is built in the exponent bits: y = x / ln2 + 1.5 * 2^52 holds k in its low mantissa bits,
+# so 2^k = bits((bits(y) - bits(1.5 * 2^52) + 1023) << 52). Accuracy, measured against long-double
+# exp/expm1/tanh over 6e6 arguments each (uniform, log-uniform over every binade in range, and the
+# edges: +-0, subnormals, overflow and underflow thresholds, +-inf, nan; tests/test_kernel_math.py
+# repeats it on 1e6): ``_exp`` at most 0.97 ulp (subnormal results: within their absolute ulp;
+# numpy's exp 0.72), ``_expm1_neg`` 1.14 ulp (numpy's expm1 0.51), ``_tanh`` 2.36 ulp (numpy's
+# tanh 1.17); the largest parts are the final rounding and, in tanh, the division. They
+# compute in float64 for both dtypes; callers cast the result to the dtype (``_like``) before
+# using it further, so float32 arithmetic around them stays float32 as in numpy.
+
+
+@intrinsic
+def _f64_bits(typingctx, x):
+    """The bits of a float64 as an int64 (a reinterpretation, no conversion)."""
+    if x != types.float64:
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def _bits_f64(typingctx, i):
+    """The float64 with the bits of an int64."""
+    if i != types.int64:
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return types.float64(types.int64), codegen
+
+
+@intrinsic
+def _like(typingctx, x, like):
+    """x cast to the type of ``like`` (float64 -> float32 rounds once, as numpy's cast)."""
+
+    def codegen(context, builder, sig, args):
+        return context.cast(builder, args[0], sig.args[0], sig.return_type)
+
+    return like(x, like), codegen
+
 
 _INVLN2 = 1.44269504088896338700e00
 _LN2_HI = 6.93147180369123816490e-01  # ln2 split so that k * _LN2_HI is exact
 _LN2_LO = 1.90821492927058770002e-10
 _RINT = 6755399441055744.0  # 1.5 * 2^52: (y + _RINT) - _RINT rounds y to an integer
+_RINT_BITS = 0x4338000000000000  # its bits: bits(y + _RINT) - _RINT_BITS is that integer
+_C3, _C4, _C5, _C6 = 1.0 / 6.0, 1.0 / 24.0, 1.0 / 120.0, 1.0 / 720.0
+_C7, _C8, _C9, _C10 = 1.0 / 5040.0, 1.0 / 40320.0, 1.0 / 362880.0, 1.0 / 3628800.0
+_C11, _C12, _C13 = 1.0 / 39916800.0, 1.0 / 479001600.0, 1.0 / 6227020800.0
 
 
-@njit(cache=True, error_model="numpy", inline="always")
-def _expm1_small(x):
-    """expm1(x) for 0 <= x <= 44 (nan propagates)."""
-    k = (x * _INVLN2 + _RINT) - _RINT
+@njit(cache=True, error_model="numpy")
+def _reduce(x):
+    """(k, r, expm1(r)) with x = k ln2 + r, |r| <= ln2/2 (k as an int64; nan: r = nan)."""
+    y = x * _INVLN2 + _RINT
+    k = y - _RINT
     r = (x - k * _LN2_HI) - k * _LN2_LO
-    p = 1.0 / 6227020800.0
-    p = 1.0 / 479001600.0 + r * p
-    p = 1.0 / 39916800.0 + r * p
-    p = 1.0 / 3628800.0 + r * p
-    p = 1.0 / 362880.0 + r * p
-    p = 1.0 / 40320.0 + r * p
-    p = 1.0 / 5040.0 + r * p
-    p = 1.0 / 720.0 + r * p
-    p = 1.0 / 120.0 + r * p
-    p = 1.0 / 24.0 + r * p
-    p = 1.0 / 6.0 + r * p
-    p = 0.5 + r * p
-    em = r + (r * r) * p
-    s = 1.0  # 2^k for integer 0 <= k <= 63 from exact power-of-two factors
-    c = k >= 32.0
-    s = s * (4294967296.0 if c else 1.0)
-    k = k - (32.0 if c else 0.0)
-    c = k >= 16.0
-    s = s * (65536.0 if c else 1.0)
-    k = k - (16.0 if c else 0.0)
-    c = k >= 8.0
-    s = s * (256.0 if c else 1.0)
-    k = k - (8.0 if c else 0.0)
-    c = k >= 4.0
-    s = s * (16.0 if c else 1.0)
-    k = k - (4.0 if c else 0.0)
-    c = k >= 2.0
-    s = s * (4.0 if c else 1.0)
-    k = k - (2.0 if c else 0.0)
-    s = s * (2.0 if k >= 1.0 else 1.0)
+    r2 = r * r
+    r4 = r2 * r2
+    q0 = (0.5 + _C3 * r) + r2 * (_C4 + _C5 * r)
+    q1 = (_C6 + _C7 * r) + r2 * (_C8 + _C9 * r)
+    q2 = (_C10 + _C11 * r) + r2 * (_C12 + _C13 * r)
+    em = r + r2 * (q0 + r4 * (q1 + r4 * q2))
+    return _f64_bits(y) - _RINT_BITS, r, em
+
+
+@njit(cache=True, error_model="numpy")
+def _pow2(k):
+    """2^k for integer -1022 <= k <= 1023, exactly."""
+    return _bits_f64((k + 1023) << 52)
+
+
+@njit(cache=True, error_model="numpy")
+def _expm1_small(x):
+    """expm1(x) for -40 <= x <= 40 (nan propagates): 2^k expm1(r) + (2^k - 1), where the product
+    is exact and so is 2^k - 1 for -53 <= k <= 53; beyond, |expm1| rounds to 1 or is huge."""
+    k, r, em = _reduce(x)
+    s = _pow2(k)
     return s * em + (s - 1.0)
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy")
+def _exp(x):
+    """exp(x) in float64 for every x, within 0.97 ulp: (1 + expm1(r)) 2^k1 2^k2, k1 + k2 = k,
+    so that results near overflow and subnormal results take one rounding; x > 710 gives inf,
+    x < -746 gives 0 (nan stays nan)."""
+    x = np.float64(x)
+    x = 710.0 if x > 710.0 else x
+    x = -746.0 if x < -746.0 else x
+    k, r, em = _reduce(x)
+    k1 = k >> 1
+    return ((1.0 + em) * _pow2(k1)) * _pow2(k - k1)
+
+
+@njit(cache=True, error_model="numpy")
+def _expm1_neg(x):
+    """expm1(x) for x <= 0 (nan stays nan), within 1.14 ulp; expm1(x < -40) rounds to -1."""
+    x = np.float64(x)
+    return _expm1_small(-40.0 if x < -40.0 else x)
+
+
+@njit(cache=True, error_model="numpy")
 def _tanh(z):
-    """tanh(z) in float64, within 2.4 ulp; tanh(+-0) = +-0, tanh(nan) = nan."""
+    """tanh(z) in float64, within 2.36 ulp: tanh|z| = e / (e + 2), e = expm1(2|z|) (no
+    cancellation at small z); |z| >= 20 gives 1 (1 - tanh 20 < u/2); tanh(+-0) = +-0."""
     x = np.float64(z)
     a = abs(x)
-    b = a if a < 22.0 else 22.0  # tanh(22) rounds to 1
-    e = _expm1_small(b + b)
-    t = e / (e + 2.0)
-    t = t if a < 22.0 else 1.0
-    return t if x > 0 else (-t if x < 0 else x)
+    a = 20.0 if a > 20.0 else a
+    e = _expm1_small(a + a)
+    return math.copysign(e / (e + 2.0), x)
 
 
-# ---- activations: fn and grad over one row of seeds, as in diagnostics/activations.py ----------
+# ---- contractions, fused: up to four terms per pass over the seeds ------------------------------
+# A pass over a block's row of seeds goes through L1/L2; doing several terms of a sum, the bias,
+# the activation and its derivative in one pass saves passes without changing any rounding: the
+# terms are still added one at a time, in index order, starting from the first product. The last
+# pass of a sum takes m = 1..4 terms with loads from in-range rows only (indices clamped to the
+# last term) and replaces terms j >= m by -0.0, which is an exact identity of + (x + -0.0 == x
+# for every x, signed zeros and nan included); so one branch-free loop serves every m, and LLVM
+# vectorizes it without the masked loads a per-term branch would cost.
+
+
+@njit(cache=True, error_model="numpy")
+def _dot4(out, r, X, p, sp, Y, q, sq, first, n):
+    """out[r] = (first ? 0 : out[r]) + X[p] Y[q] + X[p+sp] Y[q+sq] + ... (four terms)."""
+    p1, p2, p3 = p + sp, p + 2 * sp, p + 3 * sp
+    q1, q2, q3 = q + sq, q + 2 * sq, q + 3 * sq
+    if first:
+        for s in range(n):
+            z = X[p, s] * Y[q, s]
+            z = z + X[p1, s] * Y[q1, s]
+            z = z + X[p2, s] * Y[q2, s]
+            z = z + X[p3, s] * Y[q3, s]
+            out[r, s] = z
+    else:
+        for s in range(n):
+            z = out[r, s] + X[p, s] * Y[q, s]
+            z = z + X[p1, s] * Y[q1, s]
+            z = z + X[p2, s] * Y[q2, s]
+            z = z + X[p3, s] * Y[q3, s]
+            out[r, s] = z
+
+
+@njit(cache=True, error_model="numpy")
+def _tail(first, m, z0, t0, t1, t2, t3, nz):
+    """(first ? t0 : z0 + t0) + t1 + t2 + t3, the terms j >= m replaced by nz = -0.0."""
+    z = z0 + t0
+    z = t0 if first else z
+    z = z + (t1 if m > 1 else nz)
+    z = z + (t2 if m > 2 else nz)
+    return z + (t3 if m > 3 else nz)
+
+
+@njit(cache=True, error_model="numpy")
+def _rows4(p, sp, m):
+    """Rows p + j sp for j = 0..3, clamped to the last of m terms."""
+    return p, p + min(1, m - 1) * sp, p + min(2, m - 1) * sp, p + min(3, m - 1) * sp
+
+
+# ---- activations: fn and grad, as in diagnostics/activations.py ---------------------------------
 
 
 @njit(cache=True, error_model="numpy")
 def _logistic(z, one):
-    e = math.exp(-abs(z))
-    if z >= 0:
-        return one / (one + e)
-    return e / (one + e)
-
-
-@njit(cache=True, error_model="numpy")
-def _act_row(code, z, a, r, n, c):
-    """a[r, :n] = fn(z[r, :n])."""
-    zero, one = c[K_ZERO], c[K_ONE]
-    if code == 0:
-        for s in range(n):
-            a[r, s] = z[r, s]
-    elif code == 1:  # 1.0 / (1 + exp(-z))
-        for s in range(n):
-            e = math.exp(-z[r, s])
-            e = e + one
-            a[r, s] = one / e
-    elif code == 2:
-        for s in range(n):
-            a[r, s] = _tanh(z[r, s])
-    elif code == 3:  # np.maximum(0, z): nan propagates
-        for s in range(n):
-            x = z[r, s]
-            a[r, s] = zero if x <= zero else x
-    elif code == 4:  # np.maximum(z, z * slope)
-        slope = c[K_SLOPE]
-        for s in range(n):
-            x = z[r, s]
-            y = x * slope
-            a[r, s] = x if (x >= y or x != x) else y
-    elif code == 5 or code == 6:  # where(z > 0, z, alpha * expm1(min(z, 0))) [* scale]
-        alpha = one if code == 5 else c[K_SELU_ALPHA]
-        for s in range(n):
-            x = z[r, s]
-            m = zero if x >= zero else x
-            neg = math.expm1(m)
-            neg = neg * alpha
-            v = x if x > zero else neg
-            if code == 6:
-                v = v * c[K_SELU_SCALE]
-            a[r, s] = v
-    elif code == 7:  # log1p(exp(-|z|)) + max(z, 0)
-        for s in range(n):
-            x = z[r, s]
-            v = math.log1p(math.exp(-abs(x)))
-            a[r, s] = v + (zero if x <= zero else x)
-    elif code == 8:  # z * (0.5 * (1 + tanh(C (zc + k zc^3))))
-        for s in range(n):
-            x = z[r, s]
-            zc = _clip50(x, c[K_FIFTY])
-            a[r, s] = _tanh(c[K_GELU_C] * (zc + c[K_GELU_K] * math.pow(zc, c[K_THREE])))
-            inner = a[r, s] + one
-            inner = inner * c[K_HALF]
-            a[r, s] = x * inner
-    elif code == 9:
-        for s in range(n):
-            x = z[r, s]
-            a[r, s] = x * _logistic(x, one)
-    elif code == 10:
-        for s in range(n):
-            x = z[r, s]
-            d = abs(x)
-            d = d + one
-            a[r, s] = x / d
-    else:  # lecun_tanh: A tanh(B z)
-        for s in range(n):
-            a[r, s] = _tanh(z[r, s] * c[K_LECUN_B])
-            a[r, s] = a[r, s] * c[K_LECUN_A]
+    """sigma(z) = 1 / (1 + e) or e / (1 + e), e = exp(-|z|), as diagnostics.activations."""
+    e = _like(_exp(-abs(z)), one)
+    d = one + e
+    return one / d if z >= 0 else e / d
 
 
 @njit(cache=True, error_model="numpy")
@@ -228,62 +280,153 @@ def _clip50(x, fifty):
 
 
 @njit(cache=True, error_model="numpy")
-def _grad_row(code, z, a, g, r, n, c):
-    """g[r, :n] = fn'(z[r, :n]) given a = fn(z)."""
-    zero, one = c[K_ZERO], c[K_ONE]
+def _forward_last(code, A, GZ, r, W, p, X, q, sq, m, first, bo, n, c):
+    """The last m <= 4 terms of unit row r's sum (W rows p.., X rows q, q+sq, ...; A[r] holds
+    the earlier terms unless ``first``), + bias W[bo]: z; then A[r] = fn(z), GZ[r] = fn'(z)."""
+    zero, one, nz = c[K_ZERO], c[K_ONE], c[K_NZERO]
+    p0, p1, p2, p3 = _rows4(p, 1, m)
+    q0, q1, q2, q3 = _rows4(q, sq, m)
     if code == 0:
         for s in range(n):
-            g[r, s] = one
-    elif code == 1:  # a * (1 - a)
+            z = _tail(first, m, A[r, s], W[p0, s] * X[q0, s], W[p1, s] * X[q1, s],
+                      W[p2, s] * X[q2, s], W[p3, s] * X[q3, s], nz)
+            A[r, s] = z + W[bo, s]
+            GZ[r, s] = one
+    elif code == 1:  # 1.0 / (1 + exp(-z)); a * (1 - a)
         for s in range(n):
-            t = one - a[r, s]
-            g[r, s] = a[r, s] * t
-    elif code == 2:  # 1 - a*a
+            z = _tail(first, m, A[r, s], W[p0, s] * X[q0, s], W[p1, s] * X[q1, s],
+                      W[p2, s] * X[q2, s], W[p3, s] * X[q3, s], nz)
+            z = z + W[bo, s]
+            e = _like(_exp(-z), one)
+            e = e + one
+            A[r, s] = one / e
+            a = A[r, s]
+            GZ[r, s] = a * (one - a)
+    elif code == 2:  # tanh; 1 - a*a
         for s in range(n):
-            t = a[r, s] * a[r, s]
-            g[r, s] = one - t
-    elif code == 3:
+            z = _tail(first, m, A[r, s], W[p0, s] * X[q0, s], W[p1, s] * X[q1, s],
+                      W[p2, s] * X[q2, s], W[p3, s] * X[q3, s], nz)
+            z = z + W[bo, s]
+            A[r, s] = _tanh(z)
+            a = A[r, s]
+            GZ[r, s] = one - a * a
+    elif code == 3:  # np.maximum(0, z): nan propagates; z > 0
         for s in range(n):
-            g[r, s] = one if z[r, s] > zero else zero
-    elif code == 4:
+            z = _tail(first, m, A[r, s], W[p0, s] * X[q0, s], W[p1, s] * X[q1, s],
+                      W[p2, s] * X[q2, s], W[p3, s] * X[q3, s], nz)
+            z = z + W[bo, s]
+            A[r, s] = zero if z <= zero else z
+            GZ[r, s] = one if z > zero else zero
+    elif code == 4:  # np.maximum(z, z * slope)
         slope = c[K_SLOPE]
         for s in range(n):
-            g[r, s] = one if z[r, s] > zero else slope
-    elif code == 5 or code == 6:  # where(z > 0, scale, alpha * scale * exp(min(z, 0)))
+            z = _tail(first, m, A[r, s], W[p0, s] * X[q0, s], W[p1, s] * X[q1, s],
+                      W[p2, s] * X[q2, s], W[p3, s] * X[q3, s], nz)
+            z = z + W[bo, s]
+            y = z * slope
+            A[r, s] = z if (z >= y or z != z) else y
+            GZ[r, s] = one if z > zero else slope
+    elif code == 5 or code == 6:
+        # where(z > 0, z, alpha * expm1(min(z, 0))) [* scale];
+        # where(z > 0, scale, alpha * scale * exp(min(z, 0)))
+        alpha = one if code == 5 else c[K_SELU_ALPHA]
         k = c[K_ELU_GRAD] if code == 5 else c[K_SELU_GRAD]
         pos = one if code == 5 else c[K_SELU_SCALE]
         for s in range(n):
-            x = z[r, s]
-            m = zero if x >= zero else x
-            neg = math.exp(m)
+            z = _tail(first, m, A[r, s], W[p0, s] * X[q0, s], W[p1, s] * X[q1, s],
+                      W[p2, s] * X[q2, s], W[p3, s] * X[q3, s], nz)
+            z = z + W[bo, s]
+            mz = zero if z >= zero else z
+            neg = _like(_expm1_neg(mz), one)
+            neg = neg * alpha
+            v = z if z > zero else neg
+            if code == 6:
+                v = v * c[K_SELU_SCALE]
+            A[r, s] = v
+            neg = _like(_exp(mz), one)
             neg = neg * k
-            g[r, s] = pos if x > zero else neg
-    elif code == 7:
+            GZ[r, s] = pos if z > zero else neg
+    elif code == 7:  # log1p(exp(-|z|)) + max(z, 0); logistic(z)
         for s in range(n):
-            g[r, s] = _logistic(z[r, s], one)
+            z = _tail(first, m, A[r, s], W[p0, s] * X[q0, s], W[p1, s] * X[q1, s],
+                      W[p2, s] * X[q2, s], W[p3, s] * X[q3, s], nz)
+            z = z + W[bo, s]
+            v = math.log1p(_like(_exp(-abs(z)), one))
+            A[r, s] = v + (zero if z <= zero else z)
+            GZ[r, s] = _logistic(z, one)
     elif code == 8:
+        # z * (0.5 * (1 + t)), t = tanh(C (zc + k zc^3));
+        # 0.5 (1 + t) + 0.5 zc (1 - t^2) C (1 + 3k zc^2)
         for s in range(n):
-            zc = _clip50(z[r, s], c[K_FIFTY])
-            g[r, s] = _tanh(c[K_GELU_C] * (zc + c[K_GELU_K] * math.pow(zc, c[K_THREE])))
-            t = g[r, s]
+            z = _tail(first, m, A[r, s], W[p0, s] * X[q0, s], W[p1, s] * X[q1, s],
+                      W[p2, s] * X[q2, s], W[p3, s] * X[q3, s], nz)
+            z = z + W[bo, s]
+            zc = _clip50(z, c[K_FIFTY])
+            A[r, s] = _tanh(c[K_GELU_C] * (zc + c[K_GELU_K] * math.pow(zc, c[K_THREE])))
+            t = A[r, s]
+            inner = t + one
+            inner = inner * c[K_HALF]
+            A[r, s] = z * inner
             dinner = c[K_GELU_C] * (one + c[K_GELU_3K] * (zc * zc))
-            g[r, s] = c[K_HALF] * (one + t) + c[K_HALF] * zc * (one - t * t) * dinner
-    elif code == 9:  # s (1 + z (1 - s))
+            GZ[r, s] = c[K_HALF] * (one + t) + c[K_HALF] * zc * (one - t * t) * dinner
+    elif code == 9:  # z * s; s (1 + z (1 - s)), s = logistic(z)
         for s in range(n):
-            x = z[r, s]
-            sg = _logistic(x, one)
-            g[r, s] = sg * (one + x * (one - sg))
-    elif code == 10:  # (1 / (1 + |z|))^2
+            z = _tail(first, m, A[r, s], W[p0, s] * X[q0, s], W[p1, s] * X[q1, s],
+                      W[p2, s] * X[q2, s], W[p3, s] * X[q3, s], nz)
+            z = z + W[bo, s]
+            sg = _logistic(z, one)
+            A[r, s] = z * sg
+            GZ[r, s] = sg * (one + z * (one - sg))
+    elif code == 10:  # z / (1 + |z|); (1 / (1 + |z|))^2
         for s in range(n):
-            d = abs(z[r, s])
+            z = _tail(first, m, A[r, s], W[p0, s] * X[q0, s], W[p1, s] * X[q1, s],
+                      W[p2, s] * X[q2, s], W[p3, s] * X[q3, s], nz)
+            z = z + W[bo, s]
+            d = abs(z)
             d = d + one
-            q = one / d
-            g[r, s] = q * q
-    else:  # A B - (B / A) a^2
+            A[r, s] = z / d
+            qd = one / d
+            GZ[r, s] = qd * qd
+    else:  # lecun_tanh: A tanh(B z); A B - (B / A) a^2
         for s in range(n):
-            v = a[r, s] * a[r, s]
+            z = _tail(first, m, A[r, s], W[p0, s] * X[q0, s], W[p1, s] * X[q1, s],
+                      W[p2, s] * X[q2, s], W[p3, s] * X[q3, s], nz)
+            z = z + W[bo, s]
+            A[r, s] = _tanh(z * c[K_LECUN_B])
+            a = A[r, s] * c[K_LECUN_A]
+            A[r, s] = a
+            a = A[r, s]
+            v = a * a
             v = v * c[K_LECUN_NBA]
-            g[r, s] = v + c[K_LECUN_AB]
+            GZ[r, s] = v + c[K_LECUN_AB]
+
+
+@njit(cache=True, error_model="numpy")
+def _forward_unit(code, A, GZ, r, W, p, X, q, sq, k, bo, n, c):
+    """A[r] = fn(sum_j W[p+j] X[q + j sq] (j = 0..k-1, in order) + W[bo]), GZ[r] = fn'(.);
+    A[r] holds the partial sums of a long one (loading it when ``first`` costs no extra line:
+    the row is about to be written)."""
+    j = 0
+    while k - j > 4:
+        _dot4(A, r, W, p + j, 1, X, q + j * sq, sq, j == 0, n)
+        j += 4
+    _forward_last(code, A, GZ, r, W, p + j, X, q + j * sq, sq, k - j, j == 0, bo, n, c)
+
+
+@njit(cache=True, error_model="numpy")
+def _backprop_unit(DZ, r, W, p, sp, D, q, sq, k, GZ, n, c):
+    """DZ[r] = (sum_j W[p + j sp] D[q + j sq], j = 0..k-1 in order) * GZ[r]."""
+    j = 0
+    while k - j > 4:
+        _dot4(DZ, r, W, p + j * sp, sp, D, q + j * sq, sq, j == 0, n)
+        j += 4
+    m, first, nz = k - j, j == 0, c[K_NZERO]
+    p0, p1, p2, p3 = _rows4(p + j * sp, sp, m)
+    q0, q1, q2, q3 = _rows4(q + j * sq, sq, m)
+    for s in range(n):
+        z = _tail(first, m, DZ[r, s], W[p0, s] * D[q0, s], W[p1, s] * D[q1, s],
+                  W[p2, s] * D[q2, s], W[p3, s] * D[q3, s], nz)
+        DZ[r, s] = z * GZ[r, s]
 
 
 # ---- optimizers: one rule over rows r0..r1, as in diagnostics/optimizers.py ---------------------
@@ -364,96 +507,223 @@ def _update(opt, theta, g, state, r0, r1, n, c, hs, track, moved):
                     moved[s] |= (new != old) | (q != q0)
 
 
+# ---- plain SGD on one-sample steps, the gradient fused into the update -------------------------
+
+
+@njit(cache=True, error_model="numpy")
+def _sgd_weights(theta, p, m, D, d, X, q, sq, lr, n):
+    """theta[p + j] -= (D[d] * X[q + j sq]) * lr for j < m (m = 4, 2 or 1): g = dz a, one sample."""
+    if m == 4:
+        q1, q2, q3 = q + sq, q + 2 * sq, q + 3 * sq
+        for s in range(n):
+            dz = D[d, s]
+            theta[p, s] = theta[p, s] - (dz * X[q, s]) * lr
+            theta[p + 1, s] = theta[p + 1, s] - (dz * X[q1, s]) * lr
+            theta[p + 2, s] = theta[p + 2, s] - (dz * X[q2, s]) * lr
+            theta[p + 3, s] = theta[p + 3, s] - (dz * X[q3, s]) * lr
+    elif m == 2:
+        q1 = q + sq
+        for s in range(n):
+            dz = D[d, s]
+            theta[p, s] = theta[p, s] - (dz * X[q, s]) * lr
+            theta[p + 1, s] = theta[p + 1, s] - (dz * X[q1, s]) * lr
+    else:
+        for s in range(n):
+            theta[p, s] = theta[p, s] - (D[d, s] * X[q, s]) * lr
+
+
+@njit(cache=True, error_model="numpy")
+def _sgd_biases(theta, p, m, decay, D, d, sd, lr, n):
+    """theta[p + j] -= g * lr for j < m (m = 4 or 1), g = theta[p + j] (``decay``, the question's
+    b -= lr * b) or D[d + j sd] (dz, one sample)."""
+    if decay and m == 4:
+        for s in range(n):
+            theta[p, s] = theta[p, s] - theta[p, s] * lr
+            theta[p + 1, s] = theta[p + 1, s] - theta[p + 1, s] * lr
+            theta[p + 2, s] = theta[p + 2, s] - theta[p + 2, s] * lr
+            theta[p + 3, s] = theta[p + 3, s] - theta[p + 3, s] * lr
+    elif decay:
+        for s in range(n):
+            theta[p, s] = theta[p, s] - theta[p, s] * lr
+    elif m == 4:
+        d1, d2, d3 = d + sd, d + 2 * sd, d + 3 * sd
+        for s in range(n):
+            theta[p, s] = theta[p, s] - D[d, s] * lr
+            theta[p + 1, s] = theta[p + 1, s] - D[d1, s] * lr
+            theta[p + 2, s] = theta[p + 2, s] - D[d2, s] * lr
+            theta[p + 3, s] = theta[p + 3, s] - D[d3, s] * lr
+    else:
+        for s in range(n):
+            theta[p, s] = theta[p, s] - D[d, s] * lr
+
+
+@njit(cache=True, error_model="numpy")
+def _sgd_backprop(theta, p, sp, m, D, d, sd, A, ai, lr, DZ, r, GZ, first, last, updated, n):
+    """Weights W[o, i] (rows p + j sp, j < m = 4, 2 or 1) of one input i: W -= (dz_o a_i) lr,
+    and dz_prev[i] (row r) += W dz_o over them (the new W if ``updated``), in order; the first
+    chunk starts the sum, the last multiplies it by fn'(z_prev[i]) (GZ[r])."""
+    if m == 4:
+        p1, p2, p3 = p + sp, p + 2 * sp, p + 3 * sp
+        d1, d2, d3 = d + sd, d + 2 * sd, d + 3 * sd
+        for s in range(n):
+            a = A[ai, s]
+            w0, w1, w2, w3 = theta[p, s], theta[p1, s], theta[p2, s], theta[p3, s]
+            e0, e1, e2, e3 = D[d, s], D[d1, s], D[d2, s], D[d3, s]
+            v0 = w0 - (e0 * a) * lr
+            v1 = w1 - (e1 * a) * lr
+            v2 = w2 - (e2 * a) * lr
+            v3 = w3 - (e3 * a) * lr
+            theta[p, s], theta[p1, s], theta[p2, s], theta[p3, s] = v0, v1, v2, v3
+            t = (v0 if updated else w0) * e0
+            acc = DZ[r, s] + t
+            acc = t if first else acc
+            acc = acc + (v1 if updated else w1) * e1
+            acc = acc + (v2 if updated else w2) * e2
+            acc = acc + (v3 if updated else w3) * e3
+            dz = acc * GZ[r, s]
+            DZ[r, s] = dz if last else acc
+    elif m == 2:
+        p1, d1 = p + sp, d + sd
+        for s in range(n):
+            a = A[ai, s]
+            w0, w1 = theta[p, s], theta[p1, s]
+            e0, e1 = D[d, s], D[d1, s]
+            v0 = w0 - (e0 * a) * lr
+            v1 = w1 - (e1 * a) * lr
+            theta[p, s], theta[p1, s] = v0, v1
+            t = (v0 if updated else w0) * e0
+            acc = DZ[r, s] + t
+            acc = t if first else acc
+            acc = acc + (v1 if updated else w1) * e1
+            dz = acc * GZ[r, s]
+            DZ[r, s] = dz if last else acc
+    else:
+        for s in range(n):
+            w0, e0 = theta[p, s], D[d, s]
+            v0 = w0 - (e0 * A[ai, s]) * lr
+            theta[p, s] = v0
+            t = (v0 if updated else w0) * e0
+            acc = DZ[r, s] + t
+            acc = t if first else acc
+            dz = acc * GZ[r, s]
+            DZ[r, s] = dz if last else acc
+
+
+@njit(cache=True, error_model="numpy")
+def _sgd_layer(theta, wo, bo, n_out, n_in, DZ, d, A, a, Bm, decay, updated, back, lr, GZ, n):
+    """One layer's plain-SGD update from a one-sample step (dz rows d + o Bm, inputs a + i Bm)
+    and, with ``back``, dz of its inputs (rows a + i Bm) through the old or ``updated`` weights."""
+    if back:
+        for i in range(n_in):
+            o = 0
+            while o < n_out:
+                m = 4 if n_out - o >= 4 else 2 if n_out - o >= 2 else 1
+                _sgd_backprop(theta, wo + o * n_in + i, n_in, m, DZ, d + o * Bm, Bm, A,
+                              a + i * Bm, lr, DZ, a + i * Bm, GZ, o == 0, o + m == n_out,
+                              updated, n)
+                o += m
+    else:
+        for o in range(n_out):
+            i = 0
+            while i < n_in:
+                m = 4 if n_in - i >= 4 else 2 if n_in - i >= 2 else 1
+                _sgd_weights(theta, wo + o * n_in + i, m, DZ, d + o * Bm, A, a + i * Bm, Bm,
+                             lr, n)
+                i += m
+    o = 0
+    while o < n_out:
+        m = 4 if n_out - o >= 4 else 1
+        _sgd_biases(theta, bo + o, m, decay, DZ, d + o * Bm, Bm, lr, n)
+        o += m
+
+
 # ---- one step on one batch -------------------------------------------------------------------
 
 
 @njit(cache=True, error_model="numpy")
-def _step(theta, g, state, A, Z, GZ, DZ, Y, loss, acc, B, Bm, n, L, shapes, w_off, b_off, uo,
+def _step(theta, g, state, A, GZ, DZ, Y, loss, acc, B, Bm, n, L, shapes, w_off, b_off, uo,
           ui, acts, opt, decay, updated, c, c2, hs, track, moved):
     """Forward, loss, backward and update for one batch of B samples (rows unit*Bm + b)."""
-    # forward: z = sum_i W[o, i] a[i] (i = 0, 1, ...) + b; a = fn(z)
+    # forward: z = sum_i W[o, i] a[i] (i = 0, 1, ...) + b; a = fn(z), and fn'(z) for backward
     for l in range(L):
         n_out, n_in = shapes[l, 0], shapes[l, 1]
         wo, bo, code = w_off[l], b_off[l], acts[l]
         for o in range(n_out):
-            p = wo + o * n_in
             for bb in range(B):
-                r = (uo[l] + o) * Bm + bb
-                src = ui[l] * Bm + bb
-                for s in range(n):
-                    Z[r, s] = theta[p, s] * A[src, s]
-                for i in range(1, n_in):
-                    q = src + i * Bm
-                    for s in range(n):
-                        Z[r, s] = Z[r, s] + theta[p + i, s] * A[q, s]
-                for s in range(n):
-                    Z[r, s] = Z[r, s] + theta[bo + o, s]
-                _act_row(code, Z, A, r, n, c)
+                _forward_unit(code, A, GZ, (uo[l] + o) * Bm + bb, theta, wo + o * n_in, A,
+                              ui[l] * Bm + bb, Bm, n_in, bo + o, n, c)
     # output error: loss += sum_(o, b) err^2; dz = err * (2 / B) * fn'(z)
     lo = L - 1
     n_last = shapes[lo, 0]
-    for o in range(n_last):
-        for bb in range(B):
-            r = (uo[lo] + o) * Bm + bb
-            yr = o * Bm + bb
-            first = o == 0 and bb == 0
-            for s in range(n):
-                e = A[r, s] - Y[yr, s]
-                sq = e * e
-                acc[s] = sq if first else acc[s] + sq
-                DZ[r, s] = e * c2
-            _grad_row(acts[lo], Z, A, GZ, r, n, c)
-            for s in range(n):
-                DZ[r, s] = DZ[r, s] * GZ[r, s]
-    for s in range(n):
-        loss[s] = loss[s] + acc[s]
-    # backward, last layer first
+    if n_last * B == 1:  # one term: loss + acc is loss + err^2
+        r = uo[lo] * Bm
+        for s in range(n):
+            e = A[r, s] - Y[0, s]
+            loss[s] = loss[s] + e * e
+            DZ[r, s] = (e * c2) * GZ[r, s]
+    else:
+        for o in range(n_last):
+            for bb in range(B):
+                r = (uo[lo] + o) * Bm + bb
+                yr = o * Bm + bb
+                first = o == 0 and bb == 0
+                for s in range(n):
+                    e = A[r, s] - Y[yr, s]
+                    sq = e * e
+                    sq2 = acc[s] + sq
+                    acc[s] = sq if first else sq2
+                    DZ[r, s] = (e * c2) * GZ[r, s]
+        for s in range(n):
+            loss[s] = loss[s] + acc[s]
+    # backward, last layer first; plain SGD on one sample updates as it goes (before or after
+    # back-propagating through the layer, as the quirk says: the same numbers as updating all
+    # layers at the end), anything else computes the gradient first
+    fast = opt == 0 and B == 1 and not track
     for l in range(L - 1, -1, -1):
         n_out, n_in = shapes[l, 0], shapes[l, 1]
         wo, bo = w_off[l], b_off[l]
-        for o in range(n_out):
-            d0 = (uo[l] + o) * Bm
-            for i in range(n_in):
-                p = wo + o * n_in + i
-                a0 = (ui[l] + i) * Bm
-                if B == 1:
-                    for s in range(n):
-                        g[p, s] = DZ[d0, s] * A[a0, s]
-                else:  # einsum: 0 + sum_b dz a, b = 0, 1, ...
-                    for s in range(n):
-                        g[p, s] = c[K_ZERO]
-                    for bb in range(B):
-                        for s in range(n):
-                            g[p, s] = g[p, s] + DZ[d0 + bb, s] * A[a0 + bb, s]
-            if decay:  # the question's b -= lr * b
-                for s in range(n):
-                    g[bo + o, s] = theta[bo + o, s]
-            else:
-                for s in range(n):
-                    g[bo + o, s] = DZ[d0, s]
-                for bb in range(1, B):
-                    for s in range(n):
-                        g[bo + o, s] = g[bo + o, s] + DZ[d0 + bb, s]
-        if updated:  # update this layer, then back-propagate through the new weights
+        if fast:  # one pass per input unit: update its weights and back-propagate through them
+            _sgd_layer(theta, wo, bo, n_out, n_in, DZ, uo[l] * Bm, A, ui[l] * Bm, Bm, decay,
+                       updated, l > 0, c[K_LR], GZ, n)
+            continue
+        _gradients(g, theta, DZ, A, B, Bm, n_out, n_in, wo, bo, uo[l], ui[l], decay, n, c)
+        if updated:
             _update(opt, theta, g, state, wo, bo + n_out, n, c, hs, track, moved)
         if l > 0:  # dz_prev[i] = (sum_o W[o, i] dz[o]) * fn'(z_prev[i])
-            code = acts[l - 1]
             for i in range(n_in):
                 for bb in range(B):
-                    r = (ui[l] + i) * Bm + bb
-                    d = uo[l] * Bm + bb
-                    for s in range(n):
-                        DZ[r, s] = theta[wo + i, s] * DZ[d, s]
-                    for o in range(1, n_out):
-                        p = wo + o * n_in + i
-                        q = d + o * Bm
-                        for s in range(n):
-                            DZ[r, s] = DZ[r, s] + theta[p, s] * DZ[q, s]
-                    _grad_row(code, Z, A, GZ, r, n, c)
-                    for s in range(n):
-                        DZ[r, s] = DZ[r, s] * GZ[r, s]
-    if not updated:
+                    _backprop_unit(DZ, (ui[l] + i) * Bm + bb, theta, wo + i, n_in, DZ,
+                                   uo[l] * Bm + bb, Bm, n_out, GZ, n, c)
+    if not updated and not fast:
         _update(opt, theta, g, state, 0, theta.shape[0], n, c, hs, track, moved)
+
+
+@njit(cache=True, error_model="numpy")
+def _gradients(g, theta, DZ, A, B, Bm, n_out, n_in, wo, bo, uo, ui, decay, n, c):
+    """One layer's gradient rows: dW = sum_b dz a^T, db = sum_b dz (or b, ``decay``)."""
+    for o in range(n_out):
+        d0 = (uo + o) * Bm
+        for i in range(n_in):
+            p = wo + o * n_in + i
+            a0 = (ui + i) * Bm
+            if B == 1:
+                for s in range(n):
+                    g[p, s] = DZ[d0, s] * A[a0, s]
+            else:  # einsum: 0 + sum_b dz a, b = 0, 1, ...
+                for s in range(n):
+                    g[p, s] = c[K_ZERO]
+                for bb in range(B):
+                    for s in range(n):
+                        g[p, s] = g[p, s] + DZ[d0 + bb, s] * A[a0 + bb, s]
+        if decay:  # the question's b -= lr * b
+            for s in range(n):
+                g[bo + o, s] = theta[bo + o, s]
+        else:
+            for s in range(n):
+                g[bo + o, s] = DZ[d0, s]
+            for bb in range(1, B):
+                for s in range(n):
+                    g[bo + o, s] = g[bo + o, s] + DZ[d0 + bb, s]
 
 
 @njit(cache=True, error_model="numpy")
@@ -496,7 +766,6 @@ def run(theta_b, state_b, cols_b, seeds_b, alive_b, epoch_b, settled_b, e_end, s
     Bm = size if size < N else N
     rows = uo[L - 1] + n_out_last
     A = np.zeros((rows * Bm, Sb), dtype=theta_b.dtype)
-    Z = np.zeros_like(A)
     GZ = np.zeros_like(A)
     DZ = np.zeros_like(A)
     Y = np.zeros((n_out_last * Bm, Sb), dtype=theta_b.dtype)
@@ -566,7 +835,7 @@ def run(theta_b, state_b, cols_b, seeds_b, alive_b, epoch_b, settled_b, e_end, s
                     t = float((e - 1) * n_steps + step + 1)
                     hs[0] = 1.0 - math.pow(b2, t)
                     hs[1] = lr64 / (1.0 - math.pow(b1, t))
-                _step(theta, g, state, A, Z, GZ, DZ, Y, loss, acc, B, Bm, n, L, shapes,
+                _step(theta, g, state, A, GZ, DZ, Y, loss, acc, B, Bm, n, L, shapes,
                       w_off, b_off, uo, ui, acts, opt, decay, updated, c, c2s[B], hs, track,
                       moved)
             # epoch end: record, time the levels, detect divergence (seeds in any order)
@@ -617,12 +886,15 @@ def run(theta_b, state_b, cols_b, seeds_b, alive_b, epoch_b, settled_b, e_end, s
 
 # ---- the Python side: blocks in, blocks out ------------------------------------------------------
 
-# Seeds per block, measured (tanh, 2-W-W-1, interleaved medians on a 1 MiB-L2 core): longer
-# seed loops amortize each row's loop overhead, up to the point where the block leaves L2.
-# 2-4-4-1: 8: 0.37, 32: 1.2, 128: 2.2, 512: 3.0, 2048: 2.7 M seed-epochs/s; 2-16-16-1 best
-# at 128 (0.29 M; 512: 0.26 M); 2-64-64-1 best at 128 (13.6 k; 8: 8.5 k, 512: 8.1 k).
-BLOCK_SEEDS = 512  # at most this many seeds per block ...
-BLOCK_BYTES = 5 << 18  # ... halved while a block's working set exceeds this ...
+# Seeds per block, measured (tanh, online SGD, kernel alone, interleaved medians; one core with
+# 48 KiB L1, 1 MiB L2 and a shared 32 MiB L3): every pass over a row of seeds has a fixed cost
+# (~50 ns: loop set-up and the run-time checks that its rows do not overlap), so longer rows win
+# until the block's rows no longer stay in the caches near the core. 2-4-4-1 (0.66 MB per 1024
+# seeds): 256: 5.5, 512: 8.4, 768: 8.9, 1024: 9.6, 1536: 9.6, 2048: 8.9 M seed-epochs/s;
+# 2-16-16-1 (3.9 MB per 1024): 256: 1.05, 512: 1.07, 1024: 1.13 M; 2-64-64-1 (10 MB per 256):
+# 128: 81 k, 256: 87 k, 512: 64 k, 1024: 39 k.
+BLOCK_SEEDS = 1024  # at most this many seeds per block ...
+BLOCK_BYTES = 12 << 20  # ... halved while the rows every step touches exceed this ...
 MIN_BLOCK_SEEDS = 128  # ... but not below this
 
 
@@ -636,7 +908,8 @@ def block_seeds(config, n_samples: int, S: int) -> int:
     batch = config.batch
     Bm = n_samples if batch == "full" else 1 if batch in ("online", "shuffled") else batch
     Bm = min(Bm, n_samples)
-    per_seed = (P * (3 + K) + 4 * sum(layers) * Bm) * np.dtype(config.dtype).itemsize
+    # parameters, optimizer state, and a, fn'(z), dz and partial sums per unit and sample
+    per_seed = (P * (1 + K) + 4 * sum(layers) * Bm) * np.dtype(config.dtype).itemsize
     sb = BLOCK_SEEDS
     while sb > MIN_BLOCK_SEEDS and sb * per_seed > BLOCK_BYTES:
         sb //= 2

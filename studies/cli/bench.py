@@ -7,7 +7,8 @@ engine       the user's one-network-at-a-time loop against the numpy engine and 
              Times cover the training loop only (initial draws excluded on all sides).
 scaling      wide and deep networks (2-W-W-1 for W = 4, 16, 64, 256; ten hidden layers of 16),
              online and full batch on the question's data, and full batch on 64 samples:
-             the numpy engine, the compiled kernel and the batched-matmul path.
+             the numpy engine, the compiled kernel, the batched-matmul path and, if torch is
+             installed, the same SGD written with torch.bmm over the seed axis (one thread).
 compile      numba's compile time from scratch, from its on-disk cache, and in memory.
 instruments  the question's program (ReLU, 1000 epochs) at S = 10,000 with every instrument on
              the default schedule, then its tables written (metrics.parquet, events.csv),
@@ -37,7 +38,13 @@ from studies.cli.options import HelpFormatter, parse_names, parse_number_list
 from studies.registry import REPORT_STUDIES, STUDIES
 from studies.run.estimate import run_estimate
 from studies.run.study import StudyOptions
-from studies.speed import compile_times, engine_epochs, program_vs_engines, scaling
+from studies.speed import (
+    compile_times,
+    engine_epochs,
+    program_vs_engines,
+    scaling,
+    torch_available,
+)
 
 SECTIONS = ("engine", "scaling", "compile", "instruments", "executor", "torch")
 ENGINE_WORK = 2e6  # seed-epochs per numpy measurement (the compiled engine gets five times this)
@@ -171,13 +178,18 @@ def _print_engine(args: argparse.Namespace, sizes: list[int], scale: float) -> N
 def _print_scaling(args: argparse.Namespace, scale: float) -> None:
     rows = scaling(rounds=args.repeats, work=SCALING_WORK * scale)
     rows += scaling(rounds=args.repeats, work=SCALING_WORK * scale, batches=("full",), samples=64)
+    missing = "n/a (torch not installed)"
+    torch_width = 11 if torch_available() else len(missing)
     print(f"\nscaling: the fixed preset (tanh hidden, linear output), 256 seeds; {_machine()}; "
-          f"seed-epochs per second, median of {args.repeats} shuffled rounds")
+          f"seed-epochs per second, median of {args.repeats} shuffled rounds; torch: plain SGD "
+          "with torch.bmm over the seed axis, 1 thread (a speed reference, not an engine)")
     print(f"{'network':>12} {'samples':>8} {'batch':>7} {'params':>8} {'numpy':>11} "
-          f"{'kernel':>11} {'matmul':>11}  fastest")
+          f"{'kernel':>11} {'matmul':>11} {'torch':>{torch_width}}  fastest")
     for r in rows:
+        torch_cell = missing if r["torch"] is None else f"{r['torch']:,.0f}"
         print(f"{r['network']:>12} {r['samples']:>8} {r['batch']:>7} {r['params']:>8,} "
-              f"{r['numpy']:>11,.0f} {r['kernel']:>11,.0f} {r['matmul']:>11,.0f}  {r['best']}")
+              f"{r['numpy']:>11,.0f} {r['kernel']:>11,.0f} {r['matmul']:>11,.0f} "
+              f"{torch_cell:>{torch_width}}  {r['best']}")
 
 
 def _machine() -> str:
