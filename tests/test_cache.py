@@ -251,8 +251,8 @@ def test_a_hung_worker_is_detected_and_its_chunk_rerun(clean, tmp_path, monkeypa
     monkeypatch.setenv(HANG_MARKER, str(tmp_path / "hung"))
     started = time.monotonic()
     # min_timeout: a healthy chunk here takes well under a second, but a worker's first chunk
-    # loads numba's cache and a loaded machine can stretch that several-fold; 10 s stays far
-    # from both that and the hang
+    # loads numba's cache (written by ``clean``, which ran in this process first) and a loaded
+    # machine can stretch that several-fold; 10 s stays far from both that and the hang
     got = run(None, work=hanging_run_chunk, executor=Processes(2, min_timeout=10.0))
     assert (tmp_path / "hung").exists()  # a worker really hung
     assert got == clean
