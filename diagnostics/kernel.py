@@ -985,6 +985,10 @@ class Blocks:
 
     def live(self) -> tuple[Array, Array]:
         """``(theta (P, S_alive), alive)``: parameters of the live seeds, in ensemble order."""
+        if int(self.alive.sum()) == self.S:  # no seed diverged: blocks hold seeds in order
+            P, S = self.P, self.S
+            theta = self.theta.transpose(1, 0, 2).reshape(P, -1)[:, :S]
+            return theta.copy(), np.arange(S)  # a copy even where reshape gave a view
         cols = np.concatenate([self.cols[k, : self.alive[k]] for k in range(len(self.alive))])
         theta = np.concatenate(
             [self.theta[k, :, : self.alive[k]] for k in range(len(self.alive))], axis=1
