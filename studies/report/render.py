@@ -157,8 +157,8 @@ def alternatives_lines(f: Findings) -> list[str]:
             f"p < {ALPHA:g}, otherwise no measurable difference): "
             f"{_calls(share, 'fewer seeds reach the threshold', 'more seeds reach it')} "
             f"(exact McNemar test){none_better}. How soon: {_calls(speed, 'slower', 'faster')} "
-            "(exact sign test on the paired epochs to the threshold; ×: the median over seeds of "
-            "epochs with the change / without).", ""]
+            "(exact sign test on the paired epochs to the threshold; ×: the median, over the "
+            "seeds that reach it both ways, of epochs with the change / without).", ""]
     return out
 
 
