@@ -174,6 +174,49 @@ def test_the_output_slope_sentence_follows_its_numbers(quick_run, tmp_path):
     assert "the factor that shrinks is the output unit's own slope" not in text
 
 
+def corrected_section(text: str) -> str:
+    return text.split("## The corrected program\n")[1].split("\n## ")[0]
+
+
+def test_the_alternatives_sentence_follows_the_paired_tests(quick_run, tmp_path):
+    """The alternatives' table and sentence change with alternatives.csv: a difference is called
+    only when its paired test gives p < 0.05, in the direction of the paired counts."""
+    d = copy_of(quick_run, tmp_path)
+    path = d / "mechanisms" / "alternatives.csv"
+    for column, value in (("rescued", 1), ("killed", 1), ("mcnemar_p", 1.0), ("faster", 2),
+                          ("slower", 2), ("speed_p", 1.0)):  # synthetic: no paired difference
+        set_column(path, column, value)
+    text = corrected_section(report(d))
+    assert "| change | relu | tanh | sigmoid |" in text
+    assert ("): no measurable difference in any case (exact McNemar test); no change reaches "
+            "it on more seeds. How soon: no measurable difference in any case") in text
+    # synthetic: width 4 kills 30 ReLU seeds and rescues none
+    for column, value in (("rescued", 0), ("killed", 30), ("mcnemar_p", mcnemar_exact(0, 30)),
+                          ("reached_share", 0.123)):
+        set_column(path, column, value, activation="relu", variant="width_4")
+    text = corrected_section(report(d))
+    assert "| hidden width 4 (_yours_) | 12.3%, " in text and "; 0 / 30\\* |" in text
+    assert ("fewer seeds reach the threshold with _hidden width 4_ (relu); no measurable "
+            "difference in the other cases (exact McNemar test); no change reaches it on more "
+            "seeds.") in text
+    # synthetic: 5 killed against none is p = 0.0625, not a call
+    set_column(path, "killed", 5, activation="relu", variant="width_4")
+    set_column(path, "mcnemar_p", mcnemar_exact(0, 5), activation="relu", variant="width_4")
+    assert "; 0 / 5 |" in corrected_section(report(d))
+    assert "fewer seeds reach" not in corrected_section(report(d))
+    # synthetic: Xavier rescues 12 tanh seeds; width 16 reaches it sooner on 20 ReLU seeds of 21
+    for column, value in (("rescued", 12), ("killed", 0), ("mcnemar_p", mcnemar_exact(12, 0))):
+        set_column(path, column, value, activation="tanh", variant="xavier_normal")
+    for column, value in (("faster", 20), ("slower", 1), ("speed_p", mcnemar_exact(20, 1)),
+                          ("epochs_ratio", 0.5)):
+        set_column(path, column, value, activation="relu", variant="width_16")
+    text = corrected_section(report(d))
+    assert ("more seeds reach it with _Xavier normal, zero bias_ (tanh); no measurable "
+            "difference in the other cases (exact McNemar test). How soon: faster with _hidden "
+            "width 16_ (relu ×0.50); no measurable difference in the other cases") in text
+    assert "no change reaches it on more seeds" not in text
+
+
 def test_a_missing_study_is_reported_as_not_measured(quick_run, tmp_path):
     d = copy_of(quick_run, tmp_path)
     shutil.rmtree(d / "causes")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from diagnostics.data import question_data
@@ -55,6 +56,12 @@ TABLES = {
                   *[f"{p}_{k}" for p in ("reached", "reached_fine", "reads_zero")
                     for k in ("count", "share", "ci_low", "ci_high")],
                   "median", "median_ci_low", "median_ci_high", "q25", "q75"],
+    "alternatives": [*ARM, "variant", "yours", "n", "budget", "threshold",
+                     *[f"reached_{k}" for k in ("count", "share", "ci_low", "ci_high")],
+                     "median", "median_ci_low", "median_ci_high", "q25", "q75",
+                     *[f"diverged_{k}" for k in ("count", "share", "ci_low", "ci_high")],
+                     "paired", "rescued", "killed", "mcnemar_p", "faster", "slower", "speed_p",
+                     "epochs_ratio"],
     "plateau": [*ARM, "n", "level", *[f"{p}_{k}" for p in ("sat", "left")
                                        for k in ("count", "share", "ci_low", "ci_high")],
                 "decades_median"],
@@ -129,13 +136,14 @@ def test_grid_pairs_seeds_and_follows_the_options():
     assert all(c.seeds == (0, 5) for c in trained)  # the same seeds: every comparison is paired
     custom = study_grid.cells(StudyOptions(activations=("tanh",), lrs=(0.05,), layers=(2, 3, 1),
                                            seeds=4, epochs=7))
-    assert {c.label_dict["part"] for c in custom} == {"tail", "asymptote", "linear", "corrected"}
-    assert all(c.config.lr == 0.05 for c in custom
-               if c.label_dict["part"] not in ("linear", "corrected"))
+    assert {c.label_dict["part"] for c in custom} == {"tail", "asymptote", "linear", "corrected",
+                                                       "alternative"}
+    assert all(c.config.lr == 0.05 for c in custom  # the corrected program keeps its own lr
+               if c.label_dict["part"] not in ("linear", "corrected", "alternative"))
     corrected = next(c for c in custom if c.label_dict["part"] == "corrected").config
     assert corrected == PRESETS["corrected"].replace(activation="tanh", epochs=7,
                                                      layers=(2, 3, 1))
-    assert {c.config.layers for c in custom} == {(2, 3, 1), (2, 1)}
+    assert {c.config.layers for c in custom} == {(2, 3, 1), (2, 1), (2, 4, 1), (2, 16, 1)}
     assert next(c for c in custom if c.label_dict["part"] == "tail").config.epochs == (
         7 * study_grid.TAIL_FACTOR)
 
@@ -339,6 +347,145 @@ def test_corrected_rows_are_consistent(run):
     assert (t.reads_zero_count <= t.reached_fine_count).all()  # %f reads 0 only below 5e-7
     for prefix in ("reached", "reached_fine", "reads_zero"):
         _rates_ok(t, prefix, t.n)
+
+
+# ---- the corrected program's alternatives ------------------------------------------------------
+
+CHANGES = {  # variant -> the one field it changes on the corrected preset, and to what
+    "width_4": ("layers", (2, 4, 4, 1)),
+    "width_16": ("layers", (2, 16, 16, 1)),
+    "updated_weights": ("backprop_weights", "updated"),
+    "he_normal": ("init", "he_normal"),
+    "xavier_normal": ("init", "xavier_normal"),
+    "hidden_output": ("output_activation", None),
+}
+
+
+def test_alternative_cells_change_one_thing_on_the_corrected_seeds():
+    by = {}
+    for c in study_grid.cells(StudyOptions()):
+        by[(c.label_dict["part"], c.label_dict["variant"], c.label_dict["activation"])] = c
+    corrected = PRESETS["corrected"]
+    for act in ("relu", "tanh", "sigmoid"):
+        ref = by[("corrected", "corrected", act)]
+        assert ref.seeds == (0, 1000)
+        for variant, (name, value) in CHANGES.items():
+            cell = by[("alternative", variant, act)]
+            assert cell.seeds == (0, 200)  # the corrected cells' first 200 seeds: paired
+            want = corrected.replace(activation=act, epochs=HEADLINE_EPOCHS, **{name: value})
+            if variant in ("he_normal", "xavier_normal"):
+                want = want.replace(bias_init="zero")
+            assert cell.config == want, variant
+            assert cell.label_dict["lr"] == corrected.lr
+    assert {v for v in CHANGES if study_grid.is_users(v)} == {"width_4", "updated_weights",
+                                                              "hidden_output"}
+    quick = [c for c in study_grid.cells(StudyOptions(quick=True))
+             if c.label_dict["part"] == "alternative"]
+    assert len(quick) == 3 * len(CHANGES) and {c.seeds for c in quick} == {(0, 8)}
+    # a network already 4 wide has no width-4 alternative; the options reach every cell
+    custom = [c for c in study_grid.cells(StudyOptions(activations=("tanh",), layers=(2, 4, 1),
+                                                       seeds=6, epochs=9, data="add:10"))
+              if c.label_dict["part"] == "alternative"]
+    assert {c.label_dict["variant"] for c in custom} == set(CHANGES) - {"width_4"}
+    assert all(c.seeds == (0, 6) and c.config.epochs == 9 and c.data == "add:10"
+               and c.label_dict["activation"] == "tanh" for c in custom)
+    assert {c.config.layers for c in custom} == {(2, 4, 1), (2, 16, 1)}
+
+
+def _sign_test(k: int, n: int) -> float:
+    """Two-sided exact binomial test of k successes in n at 1/2, summed by hand: the
+    probabilities of every outcome no more likely than k."""
+    if n == 0:
+        return 1.0
+    probs = [math.comb(n, i) / 2**n for i in range(n + 1)]
+    return min(1.0, sum(q for q in probs if q <= probs[k] * (1 + 1e-7)))
+
+
+def test_alternatives_table_against_the_per_seed_rows(run):
+    """Every row of alternatives.csv recomputed seed by seed from per_seed.csv."""
+    d, _ = run
+    t = read_table(d, "alternatives")
+    ps = read_table(d, "per_seed")
+    assert (t.n == SEEDS).all() and (t.budget == EPOCHS).all()
+    assert set(t.variant) == {"corrected", *CHANGES}
+    for p in ("reached", "diverged"):
+        _rates_ok(t, p, t.n)
+    for r in t.itertuples():
+        part = "corrected" if r.variant == "corrected" else "alternative"
+        mine = ps[(ps.part == part) & (ps.variant == r.variant) & (ps.activation == r.activation)]
+        mine = mine[mine.seed < SEEDS]
+        ref = ps[(ps.part == "corrected") & (ps.activation == r.activation)]
+        ref = {int(s): (bool(g), int(e)) for s, g, e in zip(ref.seed, ref.reached,
+                                                             ref.epochs_to_threshold, strict=True)}
+        rescued = killed = faster = slower = 0
+        ratios = []
+        for s, good, e in zip(mine.seed, mine.reached, mine.epochs_to_threshold, strict=True):
+            good_ref, e_ref = ref[int(s)]
+            rescued += int(good and not good_ref)
+            killed += int(good_ref and not good)
+            if good and good_ref:
+                ratios.append(e / e_ref)
+            later = math.inf if e < 0 else e  # never reached: later than any epoch
+            later_ref = math.inf if e_ref < 0 else e_ref
+            faster += int(later < later_ref)
+            slower += int(later > later_ref)
+        assert r.reached_count == int(mine.reached.sum())
+        assert r.diverged_count == int((mine.outcome == "diverged").sum())
+        e = np.sort(np.where(mine.epochs_to_threshold >= 0, mine.epochs_to_threshold, np.inf))
+        assert r.median == np.median(e) or (math.isinf(r.median) and np.median(e) == math.inf)
+        assert (r.rescued, r.killed, r.faster, r.slower) == (rescued, killed, faster, slower)
+        assert r.yours == study_grid.is_users(r.variant) if r.variant != "corrected" else (
+            not r.yours)
+        # the median of the same quotients (nan when no seed reached it both times)
+        assert r.epochs_ratio == pytest.approx(np.median(ratios) if ratios else math.nan,
+                                               nan_ok=True)
+        if r.variant == "corrected":
+            assert math.isnan(r.mcnemar_p) and math.isnan(r.speed_p)
+            continue
+        base = t[(t.activation == r.activation) & (t.variant == "corrected")].iloc[0]
+        assert r.reached_count - base.reached_count == rescued - killed
+        # exact binomial tails summed here; scipy's binomtest agrees to its relative rounding
+        assert r.mcnemar_p == pytest.approx(_sign_test(rescued, rescued + killed), rel=1e-9)
+        assert r.speed_p == pytest.approx(_sign_test(faster, faster + slower), rel=1e-9)
+    f = study_findings.findings(d)
+    assert f.alternative_seeds == SEEDS and len(f.alternatives) == len(t)
+    for (act, lr, variant), a in f.alternatives.items():
+        row = t[(t.activation == act) & (t.lr == lr) & (t.variant == variant)].iloc[0]
+        assert a.change == study_grid.VARIANT_LABELS[variant]
+        assert (a.reached.count, a.rescued, a.killed, a.faster, a.slower) == (
+            row.reached_count, row.rescued, row.killed, row.faster, row.slower)
+        assert a.epochs.reached == row.reached_count and a.diverged.count == row.diverged_count
+
+
+def test_alternatives_paired_counts_by_hand():
+    """Five corrected seeds, three of them also trained with one change; worked by hand."""
+    def rows(part, variant, seeds, epochs, outcome=None):
+        return pd.DataFrame({"part": part, "variant": variant, "activation": "relu", "lr": 0.01,
+                             "seed": seeds, "threshold": 1e-3, "epochs_to_threshold": epochs,
+                             "reached": [e >= 0 for e in epochs],
+                             "outcome": outcome or ["converged" if e >= 0 else "not_converged"
+                                                    for e in epochs]})
+    frame = pd.concat([
+        # seeds 0..4; the alternative ran on 0..2 only: seeds 3 and 4 must not count
+        rows("corrected", "corrected", [0, 1, 2, 3, 4], [100, -1, 50, -1, 10]),
+        rows("alternative", "width_4", [2, 0, 1], [-1, 80, 300],  # unsorted on purpose
+             ["diverged", "converged", "converged"]),
+    ], ignore_index=True)
+    t = study_tables._alternatives(frame, budget=1000)
+    ref, alt = t.iloc[0], t.iloc[1]
+    assert ref.variant == "corrected" and (ref.n, ref.reached_count) == (3, 2)
+    assert ref["median"] == 100  # 50, 100, never: the middle one
+    # seed 0: both reach (80 < 100: faster); seed 1: rescued (300 < never: faster);
+    # seed 2: killed (never > 50: slower, and it diverged)
+    assert (alt.n, alt.reached_count, alt.diverged_count) == (3, 2, 1)
+    assert (alt.rescued, alt.killed, alt.faster, alt.slower) == (1, 1, 2, 1)
+    assert alt.mcnemar_p == 1.0 and alt.speed_p == pytest.approx(1.0)  # 2 of 3 at 1/2: p = 1
+    assert alt["median"] == 300 and bool(alt.yours)
+    assert alt.epochs_ratio == pytest.approx(0.8)  # seed 0 only reached it both times: 80 / 100
+    assert study_tables.paired_speed([100, -1, 50, -1], [80, 300, -1, -1]) == (2, 1)
+    assert study_tables.epochs_ratio([100, -1, 50, -1, 10], [80, 300, -1, -1, 30]) == (
+        pytest.approx((0.8 + 3.0) / 2))  # seeds 0 and 4
+    assert math.isnan(study_tables.epochs_ratio([-1, 5], [7, -1]))
 
 
 def test_plateau_span_by_hand():

@@ -35,6 +35,13 @@ i. The bias decay: each layer's ‖b‖ over the same epochs against ‖b(0)‖ 
    closed form of the program's b ← b − lr·b; the measured / closed-form ratio where float64 can
    hold the closed form.
 
+j. The corrected program's alternatives: the corrected program (``PRESETS["corrected"]``) with one
+   change at a time (hidden width 4 or 16, back-propagation through the updated weights, He or
+   Xavier normal with zero biases, the hidden activation on the output), on its first 200 seeds,
+   for each activation at the corrected program's lr: share reaching the threshold, median
+   epochs, share diverged, and paired against the corrected program on the same seeds, rescued /
+   killed with McNemar's exact test and faster / slower with the exact sign test.
+
 h and i come from a second, observed pass of the programs as written: the tanh and sigmoid ones of
 a and the ReLU one of d (plain SGD), on their seeds (``samples``).
 

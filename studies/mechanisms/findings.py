@@ -11,7 +11,7 @@ import pandas as pd
 from studies.run.study import read_table
 from studies.stats.values import Epochs, Rate
 
-from .grid import MOMENTUM, TARGET_SCALE
+from .grid import MOMENTUM, TARGET_SCALE, VARIANT_LABELS
 
 Arm = tuple[str, float]  # (activation, lr)
 ARM_COLS = ["activation", "lr"]
@@ -26,6 +26,24 @@ class ProgramResult:
     reached_fine: Rate  # epoch loss <= ``fine`` within the budget
     epochs: Epochs  # to the threshold
     reads_zero: Rate  # the error printed with %f at the budget reads 0.000000
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """The corrected program with one change (or none: the reference), on the same seeds."""
+
+    change: str  # what was changed, in words
+    yours: bool  # the change puts back the question program's own setting
+    reached: Rate  # epoch loss <= the threshold within the budget
+    epochs: Epochs  # to the threshold
+    diverged: Rate
+    rescued: int  # failed with the corrected program, reached with this change (0: reference)
+    killed: int  # the reverse
+    p: float  # exact McNemar test on rescued / killed (nan: reference)
+    faster: int  # paired seeds that reached the threshold sooner with the change
+    slower: int  # ... later (never reaching it: later than any)
+    speed_p: float  # exact sign test on faster / slower (nan: reference)
+    epochs_ratio: float  # median over seeds reaching it both times of epochs with / without
 
 
 @dataclass(frozen=True)
@@ -140,6 +158,10 @@ class MechanismsFindings:
     # the corrected program beside the program as written and the single neuron
     fine: float  # the second loss level
     programs: dict[tuple[str, float, str], ProgramResult]  # (activation, lr, program)
+    # the corrected program with one change at a time, on its first seeds (variant "corrected":
+    # the corrected program itself on those seeds)
+    alternative_seeds: int
+    alternatives: dict[ArmVariant, Alternative]  # (activation, lr, variant)
     # the output unit's slope beside the layer ratios, and the bias decay, over training
     output_slope: dict[Arm, OutputSlope]
     bias_decay: dict[Arm, BiasDecay]
@@ -178,6 +200,7 @@ def findings(tables_dir: Path) -> MechanismsFindings:
     pe = _records(read_table(tables_dir, "printed_error"))
     corr = _records(read_table(tables_dir, "corrected"))
     plat = _records(read_table(tables_dir, "plateau"))
+    alts = _records(read_table(tables_dir, "alternatives"))
     tail_out = read_table(tables_dir, "tail_per_seed")
     main = cells[cells.part != "init"]
     budget = int(main[main.part != "tail"].epochs.max())  # the linear cells always run
@@ -253,10 +276,21 @@ def findings(tables_dir: Path) -> MechanismsFindings:
         programs={_av(r, "program"): ProgramResult(
             _rate(r, "reached"), _rate(r, "reached_fine"), _epochs(r, budget),
             _rate(r, "reads_zero")) for r in corr},
+        alternative_seeds=int(alts[0]["n"]) if alts else 0,
+        alternatives={_av(r): _alternative(r, budget) for r in alts},
         output_slope=_output_slopes(read_table(tables_dir, "output_slope"),
                                     read_table(tables_dir, "layer_ratios")),
         bias_decay=_bias_decays(read_table(tables_dir, "bias_decay")),
     )
+
+
+def _alternative(r: dict, budget: int) -> Alternative:
+    return Alternative(
+        change=VARIANT_LABELS[str(r["variant"])], yours=bool(r["yours"]),
+        reached=_rate(r, "reached"), epochs=_epochs(r, budget), diverged=_rate(r, "diverged"),
+        rescued=int(r["rescued"]), killed=int(r["killed"]), p=float(r["mcnemar_p"]),
+        faster=int(r["faster"]), slower=int(r["slower"]), speed_p=float(r["speed_p"]),
+        epochs_ratio=float(r["epochs_ratio"]))
 
 
 def _output_slopes(slope: pd.DataFrame, ratios: pd.DataFrame) -> dict[Arm, OutputSlope]:

@@ -10,9 +10,13 @@ arm. Cells that serve several experiments are trained once:
   plateau count and the observed pass of the output slope.
 - ``relu`` / ``sgd`` (the program as written): the plain-SGD arm of the momentum experiment, the
   trained program of the dead-output split, the revival count and "reaches zero".
+- ``corrected`` / ``corrected`` (the corrected program): the corrected table, and the reference of
+  the ``alternative`` cells, which train it with one change each on its first seeds.
 """
 
 from __future__ import annotations
+
+from dataclasses import fields
 
 from diagnostics.activations import get_activation
 from diagnostics.config import Config
@@ -25,11 +29,12 @@ from studies.run.study import StudyOptions
 NAME = "mechanisms"
 TITLE = ("Mechanisms: the output's asymptote and slope, the tail's law, a linear baseline, "
          "momentum at a matched step, dead outputs, the bias decay and the revivals it causes, "
-         "and what the program prints")
+         "what the program prints, and the corrected program's alternatives")
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
 RELU_LR = 0.01  # the question's learning rate (rectifier arms)
 SMOOTH_LR = 0.1  # what the user ran tanh and sigmoid with
-SEEDS = {"rectifier": (1000, 50), "smooth": (100, 8)}  # (default, quick) seeds per cell
+SEEDS = {"rectifier": (1000, 50), "smooth": (100, 8),  # (default, quick) seeds per cell
+         "alternative": (200, 8)}  # the corrected program's first seeds, changed one at a time
 BUDGET = (HEADLINE_EPOCHS, 300)  # (default, quick): the one budget of the headlines
 TAIL_FACTOR = 20  # a budget the user chose gives a tail run of this many budgets
 QUICK_TAIL = 3000  # quick mode's tail run (when the budget is the default)
@@ -46,6 +51,14 @@ INITS: dict[str, dict] = {  # dead output at init: the question's draw and two s
     "xavier_normal": {"init": "xavier_normal", "bias_init": "zero"},
     "he_normal": {"init": "he_normal", "bias_init": "zero"},
 }
+ALTERNATIVES: dict[str, dict] = {  # the corrected program with one change (``alternative``)
+    "width_4": {"hidden_width": 4},  # every hidden layer this wide
+    "width_16": {"hidden_width": 16},
+    "updated_weights": {"backprop_weights": "updated"},  # the program's back-propagation
+    "he_normal": INITS["he_normal"],
+    "xavier_normal": INITS["xavier_normal"],
+    "hidden_output": {"output_activation": None},  # the hidden activation on the output too
+}
 ASYMPTOTE_VARIANTS = ("as_written", "halved_targets", "linear_output")
 MOMENTUM_VARIANTS = ("sgd", "momentum", "momentum_matched")
 LINEAR_VARIANTS = ("as_written", "fixed")
@@ -61,6 +74,11 @@ VARIANT_LABELS = {
     "normal": "N(0,1) weights and biases (the question)",
     "xavier_normal": "Xavier normal, zero bias",
     "he_normal": "He normal, zero bias",
+    "corrected": "none (the corrected program)",
+    "width_4": "hidden width 4",
+    "width_16": "hidden width 16",
+    "updated_weights": "back-propagation through the updated weights",
+    "hidden_output": "the hidden activation on the output",
 }
 
 
@@ -92,6 +110,26 @@ def tail_schedule(tail: int, budget: int) -> Schedule:
     return Schedule.at(*sorted(epochs))
 
 
+def alternative(config: Config, changes: dict) -> Config:
+    """``config`` with ``changes``; ``hidden_width`` sets the width of every hidden layer."""
+    changes = dict(changes)
+    width = changes.pop("hidden_width", None)
+    if width is not None:
+        n_hidden = len(config.layers) - 2
+        changes["layers"] = (config.layers[0], *[width] * n_hidden, config.layers[-1])
+    return config.replace(**changes)
+
+
+def is_users(variant: str) -> bool:
+    """The alternative puts back the question program's own setting: every field it changes on
+    the corrected preset then equals the question preset's."""
+    changed = alternative(CORRECTED, ALTERNATIVES[variant])
+    question = PRESETS["question"]
+    names = [f.name for f in fields(Config) if getattr(changed, f.name) != getattr(CORRECTED,
+                                                                                    f.name)]
+    return all(getattr(changed, k) == getattr(question, k) for k in names)
+
+
 def linear_layers(layers: tuple[int, ...]) -> tuple[int, int]:
     """The single linear neuron: the network's inputs straight to its outputs."""
     return layers[0], layers[-1]
@@ -120,6 +158,7 @@ def cells(opts: StudyOptions) -> list[Cell]:
     base = _base(opts).replace(epochs=budget)
     data = opts.data_kwargs()
     n_rect, n_smooth = seeds_of(opts, "rectifier"), seeds_of(opts, "smooth")
+    n_alt = min(seeds_of(opts, "alternative"), n_rect)  # the corrected cells' first seeds
     rect, smooth = _arms(opts)
 
     def cell(part, variant, act, lr, config, n, **kw) -> Cell:
@@ -158,6 +197,11 @@ def cells(opts: StudyOptions) -> list[Cell]:
             fixed = fixed.replace(layers=opts.layers)
         out.append(cell("corrected", "corrected", act, fixed.lr, fixed, n_rect,
                         loss_every=Schedule.at(budget), thresholds=(FINE,)))
+        for variant, changes in ALTERNATIVES.items():
+            changed = alternative(fixed, changes)
+            if changed != fixed:  # e.g. width 4 when the user's layers are 4 wide already
+                out.append(cell("alternative", variant, act, fixed.lr, changed, n_alt,
+                                loss_every=Schedule.at(budget)))
     lin = base.replace(layers=linear_layers(base.layers), output_activation="identity")
     for lr in dict.fromkeys(lr for _, lr in [*rect, *smooth]):
         for variant in LINEAR_VARIANTS:

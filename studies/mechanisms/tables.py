@@ -5,7 +5,16 @@ of the headline numbers; the tail run is read at that epoch); ``failed`` = not r
 converged or diverged); ``stuck`` = not reached and every component of the full-data gradient
 exactly 0 at the end. Paired counts compare variants on the same seeds: ``rescued`` seeds are
 bad in the reference arm and good with the variant, ``killed`` the reverse; ``mcnemar_p`` is the
-exact two-sided McNemar test on them.
+exact two-sided McNemar test on them. ``faster`` / ``slower`` count paired seeds that reached
+the threshold sooner / later with the variant (a seed that never reaches it counts as later than
+any that does; seeds tied, both never reaching it included, count in neither), and ``speed_p`` is
+the exact two-sided sign test on them (the same binomial test); ``epochs_ratio`` is the median,
+over paired seeds that reached the threshold both times, of the variant's epochs to it over the
+reference's (how much sooner or later, which the sign test does not say).
+
+``alternatives``: the corrected program with one change at a time (``grid.ALTERNATIVES``), on the
+corrected cells' first seeds, beside the corrected program on those seeds (``variant``
+``corrected``); ``yours`` marks a change that puts back the question program's own setting.
 
 ``output_slope``, ``layer_ratios`` and ``bias_decay`` come from a second, observed pass of the
 ReLU program and of the tanh and sigmoid programs up to the budget (``samples``).
@@ -31,6 +40,7 @@ from studies.stats.summaries import (
 )
 
 from .grid import (
+    ALTERNATIVES,
     ASYMPTOTE_VARIANTS,
     FINE,
     INITS,
@@ -39,6 +49,7 @@ from .grid import (
     MOMENTUM_VARIANTS,
     TARGET_SCALE,
     budgets,
+    is_users,
     record_schedule,
 )
 from .samples import (
@@ -82,6 +93,22 @@ def paired_counts(good_before: Sequence[bool], good_after: Sequence[bool]) -> tu
     b = np.asarray(good_before, dtype=bool)
     a = np.asarray(good_after, dtype=bool)
     return int((~b & a).sum()), int((b & ~a).sum())
+
+
+def paired_speed(epochs_before: Sequence[float], epochs_after: Sequence[float]) -> tuple[int, int]:
+    """(faster, slower) over paired seeds from epochs to the threshold (-1: never reached, later
+    than any epoch): seeds whose epoch is lower after, and higher after; ties count in neither."""
+    b, a = (np.asarray(x, dtype=np.float64) for x in (epochs_before, epochs_after))
+    b, a = np.where(b >= 0, b, np.inf), np.where(a >= 0, a, np.inf)
+    return int((a < b).sum()), int((a > b).sum())
+
+
+def epochs_ratio(epochs_before: Sequence[float], epochs_after: Sequence[float]) -> float:
+    """Median over paired seeds that reached the threshold both times of epochs after / epochs
+    before (epochs to it count from 1; -1: never reached); nan when there are none."""
+    b, a = (np.asarray(x, dtype=np.float64) for x in (epochs_before, epochs_after))
+    both = (b >= 1) & (a >= 1)
+    return float(np.median(a[both] / b[both])) if both.any() else math.nan
 
 
 def loss_exponent(epochs: np.ndarray, loss: np.ndarray) -> float:
@@ -165,6 +192,7 @@ def tables(results: list[CellResult], opts: StudyOptions) -> dict[str, pd.DataFr
         "printed_error": _printed_error(per_seed, data, budget),
         "printed_signatures": _printed_signatures(per_seed, data),
         "corrected": _corrected(per_seed, budget),
+        "alternatives": _alternatives(per_seed, budget),
         "plateau": _plateau(tail_loss, per_seed, data),
         "output_slope": _output_slope(observed),
         "layer_ratios": _layer_ratios(observed),
@@ -319,6 +347,54 @@ def _corrected_row(act: str, lr: float, program: str, arm: pd.DataFrame, budget:
             | _prop("reached_fine", int(arm.reached_fine.sum()), n)
             | _prop("reads_zero", int((arm.printed == printed(0.0)).sum()), n)
             | _epochs(arm))
+
+
+ALT_COLS = [*ARM, "variant", "yours", "n", "budget", "threshold",
+            *[f"reached_{k}" for k in ("count", "share", "ci_low", "ci_high")],
+            "median", "median_ci_low", "median_ci_high", "q25", "q75",
+            *[f"diverged_{k}" for k in ("count", "share", "ci_low", "ci_high")],
+            "paired", "rescued", "killed", "mcnemar_p", "faster", "slower", "speed_p",
+            "epochs_ratio"]
+
+
+def _alternatives(per_seed: pd.DataFrame, budget: int) -> pd.DataFrame:
+    """Per arm: the corrected program on the alternatives' seeds, then each alternative with its
+    paired counts against it (reaching the threshold, and how soon)."""
+    parts = {"corrected": "corrected", **{v: "alternative" for v in ALTERNATIVES}}
+    rows = []
+    for arm, by in _arm_rows(per_seed, parts, list(parts)):
+        base = by.get("corrected")
+        alts = {v: part for v, part in by.items() if v != "corrected"}
+        if base is None or not alts:
+            continue
+        seeds = np.unique(np.concatenate([part.seed.to_numpy() for part in alts.values()]))
+        base = base[base.seed.isin(seeds)]  # the corrected program on the same seeds
+        for v, part in {"corrected": base, **alts}.items():
+            n = len(part)
+            row = arm | {"variant": v, "yours": v != "corrected" and is_users(v), "n": n,
+                         "budget": budget, "threshold": float(part.threshold.iloc[0])}
+            row |= _prop("reached", int(part.reached.sum()), n) | _epochs(part)
+            row |= _prop("diverged", int((part.outcome == "diverged").sum()), n)
+            if v == "corrected":
+                row |= {"paired": n, "rescued": 0, "killed": 0, "mcnemar_p": math.nan,
+                        "faster": 0, "slower": 0, "speed_p": math.nan,
+                        "epochs_ratio": epochs_ratio(part.epochs_to_threshold,
+                                                     part.epochs_to_threshold)}
+            else:
+                row |= _paired(base, part, "reached") | _paired_speed(base, part)
+            rows.append(row)
+    return pd.DataFrame(rows, columns=ALT_COLS)
+
+
+def _paired_speed(base: pd.DataFrame, other: pd.DataFrame) -> dict:
+    """faster, slower, the sign test's p and the median epochs ratio of ``other`` against
+    ``base`` on their common seeds."""
+    common = np.intersect1d(base.seed, other.seed)
+    b, o = (x.set_index("seed").epochs_to_threshold.reindex(common).to_numpy(dtype=float)
+            for x in (base, other))
+    faster, slower = paired_speed(b, o)
+    return {"faster": faster, "slower": slower, "speed_p": mcnemar_exact(faster, slower),
+            "epochs_ratio": epochs_ratio(b, o)}
 
 
 def _per_seed(results: list[CellResult], budget: int) -> pd.DataFrame:

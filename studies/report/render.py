@@ -119,7 +119,87 @@ def corrected_section(f: Findings) -> list[str]:
         out.append(f"| {PROGRAM_NAMES[program]} | {act} | {lr_text(lr)} | {r.reached.n:,} | "
                    f"{share_ci(r.reached)} | {pct(r.reached_fine.share)} | {median} | "
                    f"{pct(r.reads_zero.share)} |")
-    return [*out, ""]
+    return [*out, "", *alternatives_lines(f)]
+
+
+ALPHA = verdicts.SIGNIFICANCE  # a paired difference is called only below this p
+STAR = "\\*"  # marks a paired difference with p < ALPHA (escaped for Markdown)
+
+
+def alternatives_lines(f: Findings) -> list[str]:
+    """The corrected program with one change at a time: a table (change x activation) and what
+    the paired tests on the same seeds say: worse, better or no measurable difference."""
+    m = f.mechanisms
+    alts = m.alternatives if m is not None else {}
+    changed = {k: r for k, r in alts.items() if k[2] != "corrected"}
+    if not changed:
+        return []
+    arms = list(dict.fromkeys((a, lr) for a, lr, _ in alts))
+    out = ["The alternatives measured: the corrected program with one change at a time, on the "
+           f"corrected program's first {m.alternative_seeds:,} seeds (every seed is compared "
+           "with itself), same budget, threshold and learning rate. Each cell: the share "
+           f"reaching loss ≤ {m.threshold:g}, the median epochs to it and, against the corrected "
+           "program, the seeds rescued / killed (rescued: failed with it, reached with the "
+           "change); "
+           f"{STAR} p < {ALPHA:g} (exact McNemar test); _yours_: your program's own setting.", "",
+           "| change | " + " | ".join(a for a, _ in arms) + " |",  # at the corrected lr
+           "| --- |" + " ---: |" * len(arms)]
+    for v in dict.fromkeys(v for _, _, v in alts):
+        row = {arm: alts.get((*arm, v)) for arm in arms}
+        first = next(r for r in row.values() if r is not None)
+        label = first.change + (" (_yours_)" if first.yours else "")
+        out.append(f"| {label} | " + " | ".join(_alternative_cell(r, v == "corrected")
+                                                for r in row.values()) + " |")
+    share = _paired_calls(changed, "rescued", "killed", "p")
+    speed = _paired_calls(changed, "faster", "slower", "speed_p", _ratio)
+    none_better = "" if share["better"] else "; no change reaches it on more seeds"
+    out += ["", "Against the corrected program, seed by seed (a difference is called only when "
+            f"p < {ALPHA:g}, otherwise no measurable difference): "
+            f"{_calls(share, 'fewer seeds reach the threshold', 'more seeds reach it')} "
+            f"(exact McNemar test){none_better}. How soon: {_calls(speed, 'slower', 'faster')} "
+            "(exact sign test on the paired epochs to the threshold; ×: the median, over the "
+            "seeds that reach it both ways, of epochs with the change / without).", ""]
+    return out
+
+
+def _alternative_cell(r, reference: bool) -> str:
+    """``80.5%, 592; 2 / 34*`` (share reaching the threshold, median epochs; paired counts)."""
+    if r is None:
+        return ""
+    e = r.epochs
+    text = f"{pct(r.reached.share)}, " + (f"{e.median:,.0f}" if e.measured else f"> {e.budget:,}")
+    if reference:
+        return text
+    return f"{text}; {r.rescued} / {r.killed}" + (STAR if r.p < ALPHA else "")
+
+
+def _ratio(r) -> str:
+    return f" ×{r.epochs_ratio:.2f}" if math.isfinite(r.epochs_ratio) else ""
+
+
+def _paired_calls(alts: dict, up: str, down: str, p: str,
+                  detail=lambda r: "") -> dict[str, dict[str, list[str]]]:
+    """Change -> activations (with ``detail(r)``) for which the paired test calls it worse or
+    better (p < ALPHA), changes in the table's order: ``up`` counts seeds better with the
+    change, ``down`` worse, ``p`` names the test's p."""
+    out: dict[str, dict[str, list[str]]] = {"worse": {}, "better": {}}
+    order = {v: i for i, v in enumerate(dict.fromkeys(v for _, _, v in alts))}
+    for (act, _, _), r in sorted(alts.items(), key=lambda kv: order[kv[0][2]]):
+        n_up, n_down = getattr(r, up), getattr(r, down)
+        if getattr(r, p) < ALPHA and n_up != n_down:
+            side = out["better" if n_up > n_down else "worse"]
+            side.setdefault(r.change, []).append(act + detail(r))
+    return out
+
+
+def _calls(calls: dict[str, dict[str, list[str]]], worse: str, better: str) -> str:
+    """``<worse> with _X_ (relu, tanh); <better> with _Y_ (sigmoid); no measurable difference in
+    the other cases`` from ``_paired_calls``."""
+    parts = [f"{word} with " + words([f"_{change}_ ({', '.join(acts)})"
+                                      for change, acts in calls[side].items()])
+             for word, side in ((worse, "worse"), (better, "better")) if calls[side]]
+    rest = "no measurable difference" + (" in the other cases" if parts else " in any case")
+    return "; ".join([*parts, rest])
 
 
 def _ci(x: float, budget: int) -> str:
