@@ -175,7 +175,10 @@ def test_the_output_slope_sentence_follows_its_numbers(quick_run, tmp_path):
 
 
 def corrected_section(text: str) -> str:
-    return text.split("## The corrected program\n")[1].split("\n## ")[0]
+    """The corrected program's section and the alternatives' evidence (its table)."""
+    front = text.split("## The corrected program\n")[1].split("\n## ")[0]
+    evidence = text.split("### The corrected program's alternatives, measured\n")[1]
+    return front + evidence.split("\n### ")[0]
 
 
 def test_the_alternatives_sentence_follows_the_paired_tests(quick_run, tmp_path):
@@ -215,6 +218,8 @@ def test_the_alternatives_sentence_follows_the_paired_tests(quick_run, tmp_path)
             "difference in the other cases (exact McNemar test). How soon: faster with _hidden "
             "width 16_ (relu ×0.50); no measurable difference in the other cases") in text
     assert "no change reaches it on more seeds" not in text
+    summary = text.split("\n\n")[2]  # the corrected section's sentence, before the evidence
+    assert "more reach it with _Xavier normal, zero bias_ (tanh)" in summary
 
 
 def test_a_missing_study_is_reported_as_not_measured(quick_run, tmp_path):

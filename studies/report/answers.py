@@ -190,16 +190,33 @@ def _fast_en(x: Facts) -> list[str]:
                  f"{pc(r.reads_zero.share)} of ReLU seeds print `0.000000` after "
                  f"{x.budget:,} epochs.")
     if x.fixed_relu is not None and x.fixed_tanh is not None:
-        text += (f" With a linear output and the biases fixed, tanh needs {ep(x.fixed_tanh)} "
-                 f"epochs and ReLU {ep(x.fixed_relu)} (lr {x.fixed_lr:g}): ")
+        others = [f"tanh {ep(x.fixed_tanh)}"] + (
+            [f"sigmoid {ep(x.fixed_sigmoid)}"] if x.fixed_sigmoid is not None else [])
+        text += (f" In the corrected program (linear output, biases fixed; lr {x.fixed_lr:g}, "
+                 f"same seeds) ReLU needs {ep(x.fixed_relu)} epochs, " + " and ".join(others))
         if _overlap(x.fixed_relu, x.fixed_tanh):
-            text += "as fast — ReLU's speed in your program is its output unit, not ReLU itself."
+            text += (": as fast — ReLU's speed in your program is its output unit, not ReLU "
+                     "itself.")
         elif x.fixed_tanh.hi < x.fixed_relu.lo:
-            text += ("tanh is then faster — ReLU's speed in your program is its output unit, "
+            text += (": tanh is then faster — ReLU's speed in your program is its output unit, "
                      "not ReLU itself.")
         else:
-            text += "ReLU stays faster, so part of its speed is the activation itself."
+            text += ": ReLU stays faster, so part of its speed is the activation's own slope"
+            tanh = _tanh_linear(x)
+            if tanh is not None:
+                text += (f"; the larger part, in your program, is the output unit (tanh: "
+                         f"{ep(tanh.as_written)} → {ep(tanh.linear)} epochs with a linear "
+                         "output)")
+            text += "."
     return [text]
+
+
+def _tanh_linear(x: Facts):
+    """tanh's program, when a linear output makes it more than twice as fast (else None)."""
+    s = next((s for s in x.smooth if s.activation == "tanh"), None)
+    if s is None or s.as_written is None or s.linear is None or not s.linear.measured:
+        return None
+    return s if s.linear.hi * 2 < s.as_written.lo else None
 
 
 def _verdicts_en(x: Facts, v: dict[str, Verdict]) -> list[str]:
@@ -328,16 +345,24 @@ def _fast_zh(x: Facts) -> list[str]:
         text += (f"你看到的“零”只是误差小到六位小数显示不出来：训练 {x.budget:,} 个周期后，"
                  f"{pc(r.reads_zero.share)} 的 ReLU 种子打印出 `0.000000`。")
     if x.fixed_relu is not None and x.fixed_tanh is not None:
-        text += (f"换成线性输出并修正偏置后，Tanh 需要 {ep(x.fixed_tanh)} 个周期，ReLU 需要 "
-                 f"{ep(x.fixed_relu)} 个（学习率 {x.fixed_lr:g}）：")
+        text += (f"在修正后的程序中（线性输出、偏置已修正；学习率 {x.fixed_lr:g}，"
+                 f"相同的随机种子），ReLU 需要 {ep(x.fixed_relu)} 个周期，"
+                 f"Tanh 需要 {ep(x.fixed_tanh)} 个")
+        if x.fixed_sigmoid is not None:
+            text += f"，Sigmoid 需要 {ep(x.fixed_sigmoid)} 个"
         if _overlap(x.fixed_relu, x.fixed_tanh):
-            text += ("两者一样快——在你的程序里，ReLU 的速度来自它的输出单元，"
+            text += ("：两者一样快——在你的程序里，ReLU 的速度来自它的输出单元，"
                      "而不是 ReLU 本身。")
         elif x.fixed_tanh.hi < x.fixed_relu.lo:
-            text += ("此时 Tanh 反而更快——在你的程序里，ReLU 的速度来自它的输出单元，"
+            text += ("：此时 Tanh 反而更快——在你的程序里，ReLU 的速度来自它的输出单元，"
                      "而不是 ReLU 本身。")
         else:
-            text += "ReLU 仍然更快，所以它的速度有一部分来自激活函数本身。"
+            text += "：ReLU 仍然更快，所以它的速度有一部分来自激活函数本身的斜率"
+            tanh = _tanh_linear(x)
+            if tanh is not None:
+                text += (f"；而在你的程序里，更大的部分来自输出单元（tanh 换成线性输出后从 "
+                         f"{ep(tanh.as_written)} 个周期降到 {ep(tanh.linear)} 个）")
+            text += "。"
     return [text]
 
 

@@ -79,16 +79,25 @@ class Facts:
     smooth: tuple[Smooth, ...]
     relu: Relu | None
     theory_k: float | None
-    fixed_relu: Epochs | None  # the corrected network (convergence study), relu
+    fixed_relu: Epochs | None  # the corrected program (mechanisms study), relu, same seeds
     fixed_tanh: Epochs | None
     fixed_lr: float | None
     linear_neuron: Epochs | None  # a single linear neuron trained like the program
     output_isolated: bool = False  # changing only the output or its targets rescues seeds
     tail_budget: int | None = None  # epochs of the long run (tail law, plateau)
+    fixed_sigmoid: Epochs | None = None
 
 
 def _get(d: dict | None, key):
     return None if d is None else d.get(key)
+
+
+def _corrected(m, activation: str) -> Epochs | None:
+    """Median epochs of the corrected program with this activation (all on the same seeds)."""
+    if m is None:
+        return None
+    return next((r.epochs for (a, _, p), r in m.programs.items()
+                 if a == activation and p == "corrected"), None)
 
 
 def gather(f: Findings) -> Facts:
@@ -150,9 +159,9 @@ def gather(f: Findings) -> Facts:
         n_samples=(m.n_samples if m else (q.n_samples if q else None)) or None,
         budget=budget, threshold=m.threshold if m else (q.threshold if q else None),
         smooth=tuple(smooth), relu=relu, theory_k=m.tail_theory_k if m else None,
-        fixed_relu=conv.speeds["relu"].epochs if conv and "relu" in conv.speeds else None,
-        fixed_tanh=conv.speeds["tanh"].epochs if conv and "tanh" in conv.speeds else None,
-        fixed_lr=conv.lr if conv else None,
+        fixed_relu=_corrected(m, "relu"), fixed_tanh=_corrected(m, "tanh"),
+        fixed_sigmoid=_corrected(m, "sigmoid"),
+        fixed_lr=next((lr for a, lr, p in (m.programs if m else {}) if p == "corrected"), None),
         linear_neuron=lin,
         output_isolated=bool(asymptote_isolated(m)),
         tail_budget=(m.tail_budget or None) if m else None,

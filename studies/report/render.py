@@ -119,11 +119,27 @@ def corrected_section(f: Findings) -> list[str]:
         out.append(f"| {PROGRAM_NAMES[program]} | {act} | {lr_text(lr)} | {r.reached.n:,} | "
                    f"{share_ci(r.reached)} | {pct(r.reached_fine.share)} | {median} | "
                    f"{pct(r.reads_zero.share)} |")
-    return [*out, "", *alternatives_lines(f)]
+    return [*out, "", *alternatives_summary(f)]
 
 
 ALPHA = verdicts.SIGNIFICANCE  # a paired difference is called only below this p
 STAR = "\\*"  # marks a paired difference with p < ALPHA (escaped for Markdown)
+
+
+def alternatives_summary(f: Findings) -> list[str]:
+    """One sentence: which single changes to the corrected program the paired tests call worse
+    or better (the table follows in the evidence)."""
+    m = f.mechanisms
+    alts = m.alternatives if m is not None else {}
+    changed = {k: r for k, r in alts.items() if k[2] != "corrected"}
+    if not changed:
+        return []
+    share = _paired_calls(changed, "rescued", "killed", "p")
+    none_better = "" if share["better"] else "; no change reaches it on more seeds"
+    return [f"Each change was also tried alone, undone or varied, on {m.alternative_seeds:,} of "
+            f"the same seeds: {_calls(share, 'fewer seeds reach the threshold', 'more reach it')}"
+            f"{none_better} (exact McNemar test, p < {ALPHA:g}; the table is in the evidence).",
+            ""]
 
 
 def alternatives_lines(f: Findings) -> list[str]:
@@ -302,10 +318,12 @@ def mechanism_sections(f: Findings, metas: dict) -> list[str]:
                 f"pairs at epoch {s.end_epoch:,}); "
                 + " and ".join(f"{b}'s falls to {t.top_end:.2g} (at most {t.max_slope:g})"
                                for (b, _), t in smooth) + ".")
-        if x.fixed_relu is not None and x.fixed_tanh is not None:
-            text += (f" With a linear output and the biases fixed, tanh needs "
-                     f"{ep(x.fixed_tanh)} epochs and ReLU {ep(x.fixed_relu)} "
-                     f"(lr {lr_text(x.fixed_lr)}).")
+        linear = [s for s in x.smooth if s.as_written is not None and s.linear is not None]
+        if linear:
+            text += (" With a linear output unit, every other line of your program kept, "
+                     + " and ".join(f"{s.activation} goes from {ep(s.as_written)} to "
+                                    f"{ep(s.linear)} epochs" for s in linear)
+                     + f" (lr {lr_text(linear[0].lr)}).")
         out += ["## Why ReLU is fast when it works", "", text, "",
                 *_figure(metas, "mechanisms", "output_slope.png")]
     return out
@@ -412,6 +430,9 @@ def mechanism_details(f: Findings, metas: dict) -> list[str]:
         out += ["", *_figure(metas, "mechanisms", "momentum.png")]
     if m is not None and m.bias_decay:
         out += ["### The bias line, measured", "", *bias_decay_lines(f, metas)]
+    alternatives = alternatives_lines(f)
+    if alternatives:
+        out += ["### The corrected program's alternatives, measured", "", *alternatives]
     conv = f.convergence
     if conv is not None and conv.speeds:
         out += ["### Every activation on the corrected network", ""]
