@@ -10,7 +10,7 @@ from matplotlib.lines import Line2D
 from studies import plots
 from studies.run.study import read_table
 
-from .grid import INITS, VARIANT_LABELS
+from .grid import INITS, MOMENTUM, VARIANT_LABELS
 
 CAPTIONS = {  # figure -> the one line printed under it
     "asymptote.png": "Share of seeds that reached the loss threshold by each epoch: the program "
@@ -157,7 +157,10 @@ def _momentum_figure(tables_dir: Path, out_dir: Path) -> Path:
                    error_kw={"linewidth": 0.8})
         ticks = []
         for r in rows.itertuples():
-            text = f"{VARIANT_LABELS[r.variant]}\n(step lr {r.step_lr:g})"
+            text = f"{VARIANT_LABELS[r.variant]}\n(lr {r.step_lr:g}"
+            if r.variant != "sgd":  # heavy ball: steps grow towards lr / (1 - beta)
+                text += f"; long-run step {r.step_lr / (1 - MOMENTUM):.2g}"
+            text += ")"
             if r.variant != "sgd":
                 text += (f"\nstuck: +{int(r.stuck_rescued)} / -{int(r.stuck_killed)}, "
                          f"p = {r.stuck_mcnemar_p:.1g}\nconverged: +{int(r.converged_rescued)}"
