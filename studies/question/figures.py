@@ -46,6 +46,14 @@ def figures(tables_dir: Path, out_dir: Path) -> list[Path]:
     return out
 
 
+def _budget_text(tables_dir: Path) -> str:
+    """``20,000 epochs, converged: loss <= 0.001``: the main runs' budget and threshold."""
+    ett = read_table(tables_dir, "epochs_to_threshold")
+    ett = ett[ett.run == "main"]
+    return (f"{int(ett.budget.max()):,} epochs, converged: loss <= "
+            f"{float(ett.threshold.iloc[0]):g}")
+
+
 OUTCOME_LINES = {"converged": "-", "not_converged": "--", "stuck": ":", "diverged": "-."}
 MIN_BAND_SEEDS = 5  # outcome groups with fewer seeds get no band
 
@@ -53,10 +61,10 @@ MIN_BAND_SEEDS = 5  # outcome groups with fewer seeds get no band
 def _outcomes_figure(tables_dir: Path, out_dir: Path) -> Path:
     t = read_table(tables_dir, "outcomes")
     groups = list(t[["activation", "lr"]].drop_duplicates().itertuples(index=False, name=None))
-    fig, ax = plots.figure(width=7.5, height=4.0)
+    fig, ax = plots.figure(width=9.0, height=4.5)
     plots.outcome_bars(ax, t, groups, [f"{a}\nlr {lr:g}" for a, lr in groups])
-    ax.set_title(f"Outcomes of the user's program over {int(t.n.iloc[0])} seeds "
-                 "(95% Wilson intervals)")
+    plots.suptitle(fig, f"Outcomes of the user's program over {int(t.n.iloc[0])} seeds after "
+                        f"{_budget_text(tables_dir)} (95% Wilson intervals)")
     return plots.save(fig, out_dir / "outcomes.png")
 
 
@@ -89,8 +97,9 @@ def _loss_figure(tables_dir: Path, out_dir: Path) -> Path:
     axes[0, 0].set_ylabel("epoch loss (mean squared error, floor 1e-10)")
     plots.suptitle(
         fig,
-        "Loss of the user's program by final outcome: median (line style = outcome) "
-        f"and interquartile band over seeds; thin lines = seeds 0-{SAMPLE_SEEDS - 1}"
+        f"Loss of the user's program by final outcome ({_budget_text(tables_dir)}): median "
+        f"(line style = outcome) and interquartile band over seeds; thin lines = seeds "
+        f"0-{SAMPLE_SEEDS - 1}"
     )
     plots.legend_outside(axes[0, -1])
     return plots.save(fig, out_dir / "loss_curves.png")
@@ -118,7 +127,8 @@ def _epochs_figure(tables_dir: Path, out_dir: Path) -> Path:
             loc="upper left", title="converged")
     axes[0, 0].set_ylabel("share of seeds converged (%)")
     axes[0, 0].set_ylim(0, 100)
-    plots.suptitle(fig, "Epochs to reach the loss threshold (cumulative share of all seeds)")
+    plots.suptitle(fig, f"Epochs to reach the loss threshold within {_budget_text(tables_dir)} "
+                        "(cumulative share of all seeds)")
     return plots.save(fig, out_dir / "epochs_to_threshold.png")
 
 
@@ -126,7 +136,7 @@ def _long_figure(tables_dir: Path, out_dir: Path) -> Path:
     bands = read_table(tables_dir, "loss_bands")
     thresholds = read_table(tables_dir, "long_thresholds")
     bands = bands[(bands.run == "long") & (bands.outcome == "converged")]  # the tail is theirs
-    fig, ax = plots.figure(width=7.0, height=4.2)
+    fig, ax = plots.figure(width=9.0, height=5.0)
     for act in bands.activation.unique():
         b = bands[bands.activation == act]
         plots.band(ax, b.epoch, plots.positive(b.q25), plots.positive(b["median"]),
@@ -141,7 +151,9 @@ def _long_figure(tables_dir: Path, out_dir: Path) -> Path:
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("epoch loss (mean squared error)")
-    ax.set_title("Long run of the user's program\nmedian and IQR over the seeds that reached "
-                 "the threshold")
+    budget = int(thresholds.budget.max())
+    first = float(thresholds.threshold[thresholds.threshold > 0].max())
+    ax.set_title(f"Long run of the user's program: {budget:,} epochs\nmedian and IQR over the "
+                 f"seeds that reached loss <= {first:g} (dotted: the levels timed)")
     plots.legend_outside(ax, title="activation")
     return plots.save(fig, out_dir / "long_run.png")
