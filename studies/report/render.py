@@ -7,6 +7,7 @@ import math
 from diagnostics.activations import get_activation
 from diagnostics.probes import SATURATION_LEVEL
 from studies.causes.findings import CausesFindings, Ranked
+from studies.run.budget import PROGRAM_EPOCHS
 
 from . import verdicts
 from .answers import short_answer_en, short_answer_zh
@@ -858,7 +859,12 @@ def method(f: Findings, metas: dict, wall_seconds: float | None, date: str) -> s
     if q is not None:
         lines.append(f"- **The program as run**: {shape(q.layers)} network, data `{q.data}` "
                      f"({q.n_samples} samples), {q.seeds} seeds per setting, {q.budget:,} epochs, "
-                     f"learning rates {', '.join(lr_text(lr) for lr in q.lrs)}.")
+                     f"learning rates {', '.join(lr_text(lr) for lr in q.lrs)}."
+                     + (f" One budget for every headline number: {q.budget:,} epochs, "
+                        f"{q.budget / PROGRAM_EPOCHS:g} times your program's {PROGRAM_EPOCHS:,}, "
+                        "so that the slowest median of the program as written (sigmoid) is "
+                        "measured rather than bounded." if q.budget > PROGRAM_EPOCHS
+                        and _smooth_medians_measured(f) else ""))
     lines += ["", "| study | cells | seeds | seed-epochs | training time (s, summed over cells) |",
               "| --- | ---: | ---: | ---: | ---: |"]
     for name, m in metas.items():
@@ -878,6 +884,13 @@ def method(f: Findings, metas: dict, wall_seconds: float | None, date: str) -> s
                   "", "Options: " + ", ".join(f"{k}={val}" for k, val in opts.items()
                                                if k != "cache_dir") + "."]
     return "\n".join(lines)
+
+
+def _smooth_medians_measured(f: Findings) -> bool:
+    """Every as-written tanh / sigmoid median of the asymptote experiment lies in the budget."""
+    smooth = gather(f).smooth
+    return bool(smooth) and all(s.as_written is not None and s.as_written.measured
+                                for s in smooth)
 
 
 def limitations(f: Findings) -> str:
