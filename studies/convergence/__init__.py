@@ -1,6 +1,6 @@
 """Study ``convergence``: how fast each activation learns once the program's bugs are fixed.
 
-On the corrected network (``PRESETS["fixed"]``: true bias gradient, back-propagation through the
+On the fixed network (``PRESETS["fixed"]``: true bias gradient, back-propagation through the
 weights that produced the output, identity output, the same N(0, 1) initial draws), every
 activation of the table at lr 0.1 (200 seeds, 2000 epochs): Kaplan-Meier survival curves (share
 of seeds not yet converged vs epoch), median epochs to threshold with 95% CIs, outcome shares and

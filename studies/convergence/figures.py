@@ -17,19 +17,19 @@ from studies.run.study import read_table
 
 CAPTIONS = {  # figure -> the line printed under it in the report: what to take from it
     "survival.png": (
-        "Share of seeds of the corrected network not yet at the threshold, by epoch (Kaplan- "
+        "Share of seeds of the fixed network not yet at the threshold, by epoch (Kaplan- "
         "Meier): the lower and further left a curve, the faster that activation trains."
     ),
     "medians.png": (
-        "Median epochs to the threshold on the corrected network, every activation at the same "
+        "Median epochs to the threshold on the fixed network, every activation at the same "
         "learning rate, with 95% intervals: overlapping intervals are not a ranking."
     ),
     "loss_bands.png": (
-        "Loss of the corrected network over training, median and interquartile band per "
+        "Loss of the fixed network over training, median and interquartile band per "
         "activation."
     ),
     "lr_grid.png": (
-        "Median epochs to the threshold across learning rates on the corrected network: each "
+        "Median epochs to the threshold across learning rates on the fixed network: each "
         "activation's fastest learning rate, and where training diverges."
     ),
 }
@@ -254,7 +254,7 @@ def _lr_grid_figure(tables_dir: Path, out_dir: Path) -> Path:
     ax2.set_ylabel("share of seeds (%, 95% Wilson CI)")
     ax2.set_title(f"Converged and diverged within {budget} epochs", fontsize=10)
     n = int(grid.n.max()) if len(grid) else 0
-    plots.suptitle(fig, f"Learning-rate grid on the corrected network ({n} seeds per point)")
+    plots.suptitle(fig, f"Learning-rate grid on the fixed network ({n} seeds per point)")
     handles += [
         Line2D([], [], color="0.3", marker="o", linestyle="-", label="converged share"),
         Line2D([], [], color="0.3", marker="x", linestyle="--", label="diverged share"),

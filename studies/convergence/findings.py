@@ -15,7 +15,7 @@ from .figures import fastest_order
 
 @dataclass(frozen=True)
 class Speed:
-    """One activation on the corrected network at one learning rate."""
+    """One activation on the fixed network at one learning rate."""
 
     epochs: Epochs  # to the threshold, censored at the budget
     converged: Rate

@@ -11,7 +11,7 @@ from studies.run.cells import Cell
 from studies.run.study import StudyOptions
 
 NAME = "convergence"
-TITLE = "Convergence of every activation on the corrected network"
+TITLE = "Convergence of every activation on the fixed network"
 MAIN_LR = 0.1  # the user's learning rate; all activations are compared at it
 GRID_LRS = (0.003, 0.01, 0.03, 0.1, 0.3)
 GRID_ACTIVATIONS = ("relu", "tanh", "sigmoid", "identity")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .facts import Facts, ep, num, pc
 from .program import Change
+from .text import words
 from .verdicts import Verdict
 
 MOST = 0.5  # "most seeds": more than this share
@@ -98,6 +99,10 @@ def _slow_en(x: Facts) -> list[str]:
     if medians:
         said.append(f"Median epochs to reach an error of {x.threshold:g}, on the same seeds "
                     f"({x.budget:,}-epoch budget): {medians}.")
+    if x.bias_fix:
+        said.append("Your bias line adds to it: fixing only that line cuts the median epochs to "
+                    + " and ".join(f"{num(r)} ({a})" for a, r in x.bias_fix)
+                    + " of the program's.")
     out = []
     if said:
         out.append("**Why sigmoid and tanh need so many epochs.** " + " ".join(said))
@@ -139,11 +144,13 @@ def _relu_en(x: Facts) -> list[str]:
     if r is None:
         return []
     said = []
+    if r.failed is not None:
+        said.append(f"{pc(r.failed.share)} of the seeds (lr {r.lr:g}) never get the error below "
+                    f"{x.threshold:g} in {x.budget:,} epochs.")
     if r.stuck is not None:
-        said.append(f"In {pc(r.stuck.share)} of the seeds (lr {r.lr:g}) the gradient is exactly "
-                    "zero at the end: the ReLUs on the way to the output are off for all "
-                    f"{x.n_samples} inputs, so the output is the same for every input and no "
-                    "update can change it.")
+        said.append(f"In {pc(r.stuck.share)} the gradient is exactly zero at the end: the ReLUs "
+                    f"on the way to the output are off for all {x.n_samples} inputs, so the "
+                    "output is the same for every input and no update can change it.")
     if r.dead_at_init is not None and r.born_dead is not None:
         text = (f"Your guess is {_guess_en(r)}. Before the first update the output is already "
                 f"off on every input in {pc(r.dead_at_init.share)} of {r.init_seeds:,} seeds; "
@@ -157,9 +164,9 @@ def _relu_en(x: Facts) -> list[str]:
                      f"({pc(r.dead_at_init_zero_bias.share)} dead at the start).")
         said.append(text)
     if r.dead_print is not None and r.failed_print_dead is not None:
-        said.append(f"Such a seed prints `error = {r.dead_print:.6f}` for ever "
-                    f"({pc(r.failed_print_dead.share)} of the failed seeds), the error of an "
-                    "output stuck at zero.")
+        said.append(f"A seed that fails prints `error = {r.dead_print:.6f}` for ever "
+                    f"({r.failed_print_dead.count} of the {r.failed_print_dead.n} failed seeds), "
+                    "the error of an output stuck at zero.")
     return ["**Why ReLU sometimes never learns.** " + " ".join(said)] if said else []
 
 
@@ -183,8 +190,15 @@ def _fast_en(x: Facts) -> list[str]:
     if r is None or r.converged_median is None or not r.converged_median.reached:
         return []
     text = ("**Why ReLU is fast when it works.** A ReLU output is unbounded, with slope exactly 1 "
-            "wherever it is on, so nothing slows it near the targets: the seeds that converge "
-            f"need a median of {ep(r.converged_median)} epochs.")
+            "wherever it is on, so nothing slows it near the targets")
+    if x.converged_at_lr:
+        first, *rest = x.converged_at_lr
+        text += (f": at the same lr {x.converged_lr:g}, the seeds that converge need a median of "
+                 f"{ep(first[1])} epochs with {first[0]}, against "
+                 + words([f"{ep(e)} with {a}" for a, e in rest]) + ".")
+    else:
+        text += (f": the seeds that converge need a median of {ep(r.converged_median)} epochs "
+                 f"(lr {r.lr:g}).")
     if r.reads_zero is not None:
         text += (f" The \"zero\" you saw is an error too small for six decimals: "
                  f"{pc(r.reads_zero.share)} of ReLU seeds print `0.000000` after "
@@ -228,14 +242,21 @@ def _verdicts_en(x: Facts, v: dict[str, Verdict]) -> list[str]:
         text += (f" With momentum {num(r.momentum)}, {pc(r.momentum_stuck.share)} of the same "
                  f"seeds end stuck instead of {pc(r.stuck.share)}")
         if r.momentum_matched_stuck is not None:
-            text += (f"; even at a matched step (lr × {num(1 - r.momentum)}), "
+            text += (f"; even with the lr multiplied by {num(1 - r.momentum)}, so that the "
+                     "step matches plain SGD's, "
                      f"{pc(r.momentum_matched_stuck.share)}")
         text += ". A dead network has no gradient for momentum to accumulate."
     return [text]
 
 
+SEED_EN = ("_A seed is one run of your program from its own random starting weights "
+           "(`np.random.seed(k)`); every number below is over many seeds._")
+SEED_ZH = ("_“种子”指用 `np.random.seed(k)` 得到的一组随机初始权重，即你的程序的一次运行；"
+           "下文的数字都来自很多个种子。_")
+
+
 def short_answer_en(x: Facts, v: dict[str, Verdict], changes: tuple[Change, ...]) -> str:
-    paras = [*_slow_en(x), *_zero_en(x), *_relu_en(x), *_fast_en(x), *_verdicts_en(x, v)]
+    paras = [SEED_EN, *_slow_en(x), *_zero_en(x), *_relu_en(x), *_fast_en(x), *_verdicts_en(x, v)]
     if changes:
         paras.append("**Change these lines** (the corrected program below makes exactly these "
                       "changes):\n\n" + "\n".join(f"- `{c.before}` → `{c.after}`: {c.en}"
@@ -255,10 +276,10 @@ def _plateau_zh(x: Facts) -> list[str]:
                 f"`{s.plateau_level:.6f}` 处停留很久，此时网络对每个输入都只输出目标值的平均数")
         left = s.plateau_left
         if left is not None and left.count == left.n:
-            text += "；之后它们全部离开了这里：这是平台，不是局部最小值。"
+            text += "；之后它们全部离开了这里：这是平台期（plateau），不是局部最小值。"
         elif left is not None and left.count:
             text += (f"；其中 {pc(left.share)} 在 {x.tail_budget:,} 个周期内离开了这里："
-                     "这是可以逃离的平台，不是局部最小值。")
+                     "这是可以走出的平台期（plateau），不是局部最小值。")
         else:
             text += f"；在本次运行的 {x.tail_budget:,} 个周期内，没有一个离开。"
         out.append(text)
@@ -286,6 +307,9 @@ def _slow_zh(x: Facts) -> list[str]:
     if medians:
         said.append(f"在相同的随机种子上（预算 {x.budget:,} 个周期），把误差降到 {x.threshold:g} "
                     f"所需周期数的中位数：{medians}。")
+    if x.bias_fix:
+        said.append("你的偏置更新那一行也在拖慢训练：只修正这一行，所需周期数的中位数就降到原来的 "
+                    + "、".join(f"{num(r)}（{a}）" for a, r in x.bias_fix) + "。")
     out = []
     if said:
         out.append("**为什么 Sigmoid 和 Tanh 需要这么多个周期。** " + "".join(said))
@@ -313,10 +337,13 @@ def _relu_zh(x: Facts) -> list[str]:
     if r is None:
         return []
     said = []
+    if r.failed is not None:
+        said.append(f"在学习率 {r.lr:g} 下，{pc(r.failed.share)} 的随机种子在 {x.budget:,} 个周期内"
+                    f"始终无法把误差降到 {x.threshold:g} 以下。")
     if r.stuck is not None:
-        said.append(f"在学习率 {r.lr:g} 下，{pc(r.stuck.share)} 的随机种子在训练结束时梯度恰好"
-                    f"为零：通往输出的 ReLU 对全部 {x.n_samples} 个输入都处于关闭状态，网络对任何"
-                    "输入都给出同一个输出，任何更新都无法改变它。")
+        said.append(f"其中 {pc(r.stuck.share)}（占全部种子）在训练结束时梯度恰好为零：通往输出的 "
+                    f"ReLU 对全部 {x.n_samples} 个输入都处于关闭状态，网络对任何输入都给出同一个"
+                    "输出，任何更新都无法改变它。")
     if r.dead_at_init is not None and r.born_dead is not None:
         text = (f"{_guess_zh(r)}在第一次更新之前，{r.init_seeds:,} 个种子中已有 "
                 f"{pc(r.dead_at_init.share)} 的输出对所有输入都是关闭的；"
@@ -329,8 +356,8 @@ def _relu_zh(x: Facts) -> list[str]:
                      f"{pc(r.dead_at_init_zero_bias.share)} 是死的）。")
         said.append(text)
     if r.dead_print is not None and r.failed_print_dead is not None:
-        said.append(f"这样的种子会一直打印 `error = {r.dead_print:.6f}`（占失败种子的 "
-                    f"{pc(r.failed_print_dead.share)}），这正是输出恒为零时的误差。")
+        said.append(f"失败的种子会一直打印 `error = {r.dead_print:.6f}`（{r.failed_print_dead.n} "
+                    f"个失败种子中有 {r.failed_print_dead.count} 个），这正是输出恒为零时的误差。")
     return ["**为什么 ReLU 有时完全学不动。** " + "".join(said)] if said else []
 
 
@@ -339,8 +366,12 @@ def _fast_zh(x: Facts) -> list[str]:
     if r is None or r.converged_median is None or not r.converged_median.reached:
         return []
     text = ("**为什么 ReLU 一旦奏效就更快。** ReLU 输出没有上界，只要处于开启状态，斜率就恰好"
-            "是 1，接近目标值时不会被减速：收敛的种子所需周期数的中位数是 "
-            f"{ep(r.converged_median)}。")
+            "是 1，接近目标值时不会被减速")
+    if x.converged_at_lr:
+        text += (f"：在相同的学习率 {x.converged_lr:g} 下，收敛的种子所需周期数的中位数为 "
+                 + "，".join(f"{a} {ep(e)}" for a, e in x.converged_at_lr) + "。")
+    else:
+        text += f"：收敛的种子所需周期数的中位数是 {ep(r.converged_median)}（学习率 {r.lr:g}）。"
     if r.reads_zero is not None:
         text += (f"你看到的“零”只是误差小到六位小数显示不出来：训练 {x.budget:,} 个周期后，"
                  f"{pc(r.reads_zero.share)} 的 ReLU 种子打印出 `0.000000`。")
@@ -375,14 +406,14 @@ def _verdicts_zh(x: Facts, v: dict[str, Verdict]) -> list[str]:
         text += (f"使用动量 {num(r.momentum)} 时，同一批种子中有 {pc(r.momentum_stuck.share)} "
                  f"最终卡住，而普通 SGD 是 {pc(r.stuck.share)}")
         if r.momentum_matched_stuck is not None:
-            text += (f"；即使把步长调到相当（学习率 × {num(1 - r.momentum)}），"
+            text += (f"；即使把学习率乘以 {num(1 - r.momentum)}，使等效步长与普通 SGD 相同，"
                      f"仍有 {pc(r.momentum_matched_stuck.share)}")
         text += "。一个死掉的网络没有梯度，动量也就无从累积。"
     return [text]
 
 
 def short_answer_zh(x: Facts, v: dict[str, Verdict], changes: tuple[Change, ...]) -> str:
-    paras = [*_slow_zh(x), *_zero_zh(x), *_relu_zh(x), *_fast_zh(x), *_verdicts_zh(x, v)]
+    paras = [SEED_ZH, *_slow_zh(x), *_zero_zh(x), *_relu_zh(x), *_fast_zh(x), *_verdicts_zh(x, v)]
     if changes:
         paras.append("**需要修改的代码行**（下文的修正程序恰好做了这些修改）：\n\n"
                      + "\n".join(f"- `{c.before}` → `{c.after}`：{c.zh}" for c in changes))

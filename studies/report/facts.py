@@ -86,6 +86,9 @@ class Facts:
     output_isolated: bool = False  # changing only the output or its targets rescues seeds
     tail_budget: int | None = None  # epochs of the long run (tail law, plateau)
     fixed_sigmoid: Epochs | None = None
+    converged_lr: float | None = None  # one lr for relu, tanh and sigmoid (question study)
+    converged_at_lr: tuple = ()  # (activation, Epochs among the seeds that converged) there
+    bias_fix: tuple = ()  # (activation, median epochs × when only the bias line is fixed)
 
 
 def _get(d: dict | None, key):
@@ -98,6 +101,32 @@ def _corrected(m, activation: str) -> Epochs | None:
         return None
     return next((r.epochs for (a, _, p), r in m.programs.items()
                  if a == activation and p == "corrected"), None)
+
+
+def _same_lr(q, lrs: list[float]) -> dict:
+    """The converged seeds' median epochs of relu, tanh and sigmoid at one learning rate (the
+    smooth activations' own, where relu ran too): speeds compared at equal steps."""
+    if q is None or not lrs:
+        return {}
+    lr = lrs[0]
+    got = tuple((a, q.converged_epochs[(a, lr)]) for a in ("relu", "tanh", "sigmoid")
+                if (a, lr) in q.converged_epochs and q.converged_epochs[(a, lr)].reached)
+    if len(got) < 2 or got[0][0] != "relu":
+        return {}
+    return {"converged_lr": lr, "converged_at_lr": got}
+
+
+def _bias_fix(c) -> tuple:
+    """(activation, fold change of median epochs) when only the bias line is fixed, where the
+    change is measured (not a bound) and its interval lies below 1."""
+    if c is None:
+        return ()
+    out = []
+    for r in c.ranking:
+        if (r.variant == "fix_bias_update" and r.metric == "median" and r.arm in ("tanh", "sigmoid")
+                and r.effect.bound == "exact" and r.effect.hi < 1):
+            out.append((r.arm, r.effect.value))
+    return tuple(out)
 
 
 def gather(f: Findings) -> Facts:
@@ -165,6 +194,7 @@ def gather(f: Findings) -> Facts:
         linear_neuron=lin,
         output_isolated=bool(asymptote_isolated(m)),
         tail_budget=(m.tail_budget or None) if m else None,
+        **_same_lr(q, [s.lr for s in smooth]), bias_fix=_bias_fix(f.causes),
     ) if (q or m or v or conv or rf) else Facts(None, None, None, None, (), None, None, None,
                                                 None, None, None)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from diagnostics.presets import PRESETS
 from studies.causes.findings import CausesFindings, Ranked
 
 from .text import lr_text, power
@@ -29,12 +30,16 @@ class Change:
     zh: str
 
 
+SMALLEST_NORMAL = 2.2250738585072014e-308  # float64; the decay b - lr*b stalls a little below
+HIDDEN = PRESETS["corrected"].layers[1]  # the corrected program's hidden width
+
 CHANGES = (  # the corrected program's changes (studies/report/corrected_program.py, CHANGED:)
     Change("self.biases -= lr * self.biases", "self.biases -= lr * error_gradient",
            "the bias follows its gradient instead of shrinking towards zero",
            "偏置沿梯度更新，而不是不断缩小到零"),
     Change("self.weights -= lr * weight_deriv  # then: return np.dot(self.weights.T, ...)",
-           "input_gradient = np.dot(self.weights.T, error_gradient)  # before the update",
+           "input_gradient = np.dot(self.weights.T, error_gradient); "
+           "self.weights -= lr * weight_deriv; return input_gradient",
            "pass the error back through the weights that produced the output, then update them",
            "先用产生输出的权重把误差传回去，再更新权重"),
     Change("Dense(4, 1), ReLU()", "Dense(HIDDEN, 1)",
@@ -44,8 +49,9 @@ CHANGES = (  # the corrected program's changes (studies/report/corrected_program
            "而且线性输出永远不会被关闭"),
     Change("Dense(2, 4), ..., Dense(4, 4)", "Dense(2, HIDDEN), ..., Dense(HIDDEN, HIDDEN)",
            "wider hidden layers: with more units, it is rarer that all of a layer's ReLUs are off "
-           "at once (the corrected program's HIDDEN)",
-           "更宽的隐藏层：单元越多，一层的 ReLU 同时全部关闭的情况就越少（修正程序中的 HIDDEN）"),
+           f"at once (`HIDDEN = {HIDDEN}` in the corrected program)",
+           "更宽的隐藏层：单元越多，一层的 ReLU 同时全部关闭的情况就越少（修正程序中 "
+           f"`HIDDEN = {HIDDEN}`）"),
     Change('print("%d/%d, error = %f" % ...)', 'print("%d/%d, error = %.3e" % ...)',
            "print in scientific notation, so that a small error is not shown as `0.000000`",
            "用科学计数法打印，小误差就不会显示成 `0.000000`"),
@@ -84,7 +90,8 @@ def program_section(c: CausesFindings | None, n_samples: int | None, budget: int
     """The table, with the effect of each change measured alone on the same seeds."""
     if c is None:
         return "_Not measured: the causes study did not run._"
-    rows = ["| line in your program | what it does | measured alone, on the same seeds |",
+    rows = ["| line in your program | what it does | effect of changing only this line (same "
+            "seeds) |",
             "| --- | --- | --- |"]
     for line in LINES:
         effects = [r for r in c.ranking if r.variant == line.variant and r.metric in (
@@ -96,5 +103,8 @@ def program_section(c: CausesFindings | None, n_samples: int | None, budget: int
         out += (f"\n\nWith the bias line as written, after {budget:,} epochs of {n_samples} "
                 f"updates at lr {lr_text(lr)} every bias has been multiplied by "
                 f"(1 − {lr_text(lr)})^{n_samples * budget:,} = {power(1 - lr, n_samples * budget)}"
-                ": the network ends up without biases (measured in the evidence below).")
+                + (", far below the smallest float64, where the shrinking stops: the biases end "
+                   "near the smallest numbers a float64 can hold"
+                   if (1 - lr) ** (n_samples * budget) < SMALLEST_NORMAL else "")
+                + ": the network ends up without biases (measured in the evidence below).")
     return out

@@ -137,8 +137,10 @@ def alternatives_summary(f: Findings) -> list[str]:
         return []
     share = _paired_calls(changed, "rescued", "killed", "p")
     none_better = "" if share["better"] else "; no change reaches it on more seeds"
-    return [f"Each change was also tried alone, undone or varied, on {m.alternative_seeds:,} of "
-            f"the same seeds: {_calls(share, 'fewer seeds reach the threshold', 'more reach it')}"
+    tried = words(list(dict.fromkeys(r.change for r in changed.values())))
+    return [f"The corrected program was also run with one change at a time ({tried}) on "
+            f"{m.alternative_seeds:,} of the same seeds: "
+            f"{_calls(share, 'fewer seeds reach the threshold', 'more reach it')}"
             f"{none_better} (exact McNemar test, p < {ALPHA:g}; the table is in the evidence).",
             ""]
 
@@ -258,6 +260,17 @@ def _arrow(s) -> str:
     return " → ".join(ep(e) for e in (s.as_written, s.halved, s.linear) if e is not None)
 
 
+def _departures(fits, theory: float) -> str:
+    """``` (sigmoid's interval lies below it: a little steeper)``` where an interval excludes
+    the theory's exponent."""
+    steeper = [s.activation for s in fits if s.tail_hi < theory]
+    flatter = [s.activation for s in fits if s.tail_lo > theory]
+    parts = [f"{words(steeper)}: a little steeper" if steeper else "",
+             f"{words(flatter)}: a little flatter" if flatter else ""]
+    parts = [p for p in parts if p]
+    return f" ({'; '.join(parts)}; the interval excludes it)" if parts else ""
+
+
 def mechanism_sections(f: Findings, metas: dict) -> list[str]:
     """One short section per mechanism, each with the figure of the experiment that isolates it
     and a sentence or two on what it shows; the full numbers follow in the evidence."""
@@ -284,7 +297,8 @@ def mechanism_sections(f: Findings, metas: dict) -> list[str]:
                 "run the loss falls as t^k with k = "
                 + " and ".join(f"{s.tail_k:.2f} ({s.activation}; 95% CI {s.tail_lo:.2f} to "
                                f"{s.tail_hi:.2f})" for s in fits)
-                + f"; theory for an output chasing its asymptote gives k = {m.tail_theory_k:g}. "
+                + f"; theory for an output chasing its asymptote gives k = {m.tail_theory_k:g}"
+                + _departures(fits, m.tail_theory_k) + ". "
                 "Ten times more epochs divide the error by only about "
                 + " and ".join(f"{10 ** -s.tail_k:.0f} ({s.activation})" for s in fits)
                 + ", and no finite number of epochs gives zero.")
@@ -436,11 +450,13 @@ def mechanism_details(f: Findings, metas: dict) -> list[str]:
         out += ["### The corrected program's alternatives, measured", "", *alternatives]
     conv = f.convergence
     if conv is not None and conv.speeds:
-        out += ["### Every activation on the corrected network", ""]
+        out += ["### Every activation on the fixed network", ""]
         ranked = [a for a in conv.fastest if a in conv.speeds]
         shown = list(dict.fromkeys([*ranked[:4], *(a for a in ("relu", *SMOOTH)
                                                     if a in conv.speeds)]))
-        out.append(f"- On the corrected network (lr {lr_text(conv.lr)}, {conv.seeds} seeds), "
+        out.append(f"- On the fixed network (the `fixed` preset: your network with both bugs "
+                   f"fixed and a linear output, not the corrected program; lr {lr_text(conv.lr)}, "
+                   f"{conv.seeds} seeds), "
                    "median epochs to the threshold, the four lowest medians first, then the "
                    "question's activations: "
                    + "; ".join(f"{a} {epochs(conv.speeds[a].epochs)}" for a in shown)
@@ -505,7 +521,7 @@ def answer_one(f: Findings) -> str:
             if act in conv.speeds and not math.isnan(conv.speeds[act].final_loss_median):
                 lines.append(
                     f"- After {q.long_budget:,} epochs the user's {act} program's median loss is "
-                    f"{final:.2g}; the corrected network (same initial draws, the `fixed` preset, "
+                    f"{final:.2g}; the fixed network (same initial draws, the `fixed` preset, "
                     f"lr {lr_text(conv.lr)}) is at {conv.speeds[act].final_loss_median:.2g} after "
                     f"{conv.budget:,} epochs.")
     van = f.vanishing
@@ -519,7 +535,7 @@ def answer_one(f: Findings) -> str:
     if conv is not None and conv.speeds:
         fast = [a for a in conv.fastest if a in conv.speeds][:3]
         sig = conv.speeds.get("sigmoid")
-        lines.append(f"- On the corrected network (lr {lr_text(conv.lr)}, {conv.budget:,}-epoch "
+        lines.append(f"- On the fixed network (lr {lr_text(conv.lr)}, {conv.budget:,}-epoch "
                      "budget) the fastest activations are "
                      + ", ".join(f"{a} ({epochs(conv.speeds[a].epochs)})" for a in fast)
                      + (f"; sigmoid needs {epochs(sig.epochs)}." if sig and "sigmoid" not in fast
@@ -683,8 +699,11 @@ def verdict_evidence(f: Findings, v: dict[str, verdicts.Verdict]) -> str:
             + (": the gradient does get small, at the output unit, where the largest targets "
                "sit at the edge of its range, not through the layers."
                if all(s.shrinks for _, s in during) else "."))
+    fixes = (words([c.variants[n].label.split(": ", 1)[-1] for n in c.quirk_variants])
+             if c is not None else "")
     for s in speedups(f):
-        text.append(f"Switching the program's quirks off without changing the activation makes "
+        text.append(f"Applying the causes study's {len(c.quirk_variants)} changes together "
+                    f"({fixes}; the activation is kept in the hidden layers) makes "
                     f"{s.activation} reach the threshold {'at least ' if s.bound else ''}"
                     f"{s.factor:.0f}x sooner ({epochs(s.faithful)} → {epochs(s.fixed)}).")
     if text:
@@ -698,9 +717,11 @@ def verdict_evidence(f: Findings, v: dict[str, verdicts.Verdict]) -> str:
             "gradient that is exactly zero over the whole dataset, and "
             f"{fail.dead_at_end} in all have a constant output (a dead network): "
             f"{share_ci(fail.dead_share)} of the failures. {fail.dead_at_init} of the failed seeds "
-            "already had a constant output before the first update. A local minimum is a point "
-            "where the loss curves up in every direction; a dead network sits on a plateau where "
-            "the dead units get no gradient at all."
+            "already had a constant output before the first update. What \"stuck in a local "
+            "minimum\" suggests is a basin that curves up around the weights and that a push "
+            "might escape; a dead network is a flat region instead, where the gradient is "
+            "exactly zero in a whole neighbourhood, so no gradient method, momentum included, "
+            "can move it."
             + (f" The other {fail.output_varies} failed seeds still have a varying output "
                f"(median final loss {fail.output_varies_loss_median:.2g})."
                if fail.output_varies else ""))
@@ -714,7 +735,7 @@ def verdict_evidence(f: Findings, v: dict[str, verdicts.Verdict]) -> str:
             f"g, θ ← θ − lr·v, at the program's learning rate) the share of ReLU seeds that are "
             f"stuck (exactly zero gradient) after {with_m.budget:,} epochs is "
             f"{rate(with_m.stuck)}, against {rate(without.stuck)} with plain SGD, on the same "
-            f"seeds: momentum freed {ranked.rescued} stuck seeds and left {ranked.killed} others "
+            f"seeds: momentum freed {ranked.rescued} stuck seeds and made {ranked.killed} others "
             f"stuck (exact McNemar p = {ranked.p_value:.2g}).")
     return "\n".join(lines)
 
