@@ -278,17 +278,16 @@ def mechanism_sections(f: Findings, metas: dict) -> list[str]:
     out: list[str] = []
     measured = [s for s in x.smooth if s.as_written is not None]
     if m is not None and measured:
-        text = (f"On the same seeds and learning rate, the program as written is set against the "
-                f"same program with its targets × {m.target_scale:g} (inside the output's open "
-                "range) and with a linear output unit, every other line kept. Median epochs to "
-                f"{x.threshold:g}: " + "; ".join(f"{s.activation} {_arrow(s)}" for s in measured)
-                + ".")
+        text = (f"The figure sets the program as written (solid) against the same program with "
+                f"its targets × {m.target_scale:g}, inside the output's open range (dashed), and "
+                "with a linear output unit (dotted), every other line kept, on the same seeds")
         if x.linear_neuron is not None:
-            text += (f" A single linear neuron trained the same way (a+b is linear) needs "
-                     f"{ep(x.linear_neuron)}.")
+            text += (f"; grey: a single linear neuron trained the same way (a+b is linear), "
+                     f"{ep(x.linear_neuron)} epochs")
+        text += "."
         if x.output_isolated:
-            text += (" Moving the targets away from the asymptote removes most of the slowness, "
-                     "without touching depth or the gradient's path through the layers.")
+            text += (" Moving the targets away from the asymptote removes most of the slowness "
+                     "without touching depth or the layers.")
         out += ["## Why sigmoid and tanh are slow here", "", text, "",
                 *_figure(metas, "mechanisms", "asymptote.png")]
     fits = [s for s in x.smooth if s.tail_k is not None]
@@ -306,16 +305,11 @@ def mechanism_sections(f: Findings, metas: dict) -> list[str]:
                 *_figure(metas, "mechanisms", "tail.png")]
     r = x.relu
     if m is not None and r is not None and r.dead_at_init is not None:
-        text = (f"Before the first update the output unit is off on every input in "
-                f"{pct(r.dead_at_init.share)} of {r.init_seeds:,} seeds with the program's own "
-                "draw")
-        if r.dead_at_init_zero_bias is not None:
-            text += f" and {pct(r.dead_at_init_zero_bias.share)} with Xavier or He and zero biases"
-        text += "."
-        if r.failed is not None and r.born_dead is not None:
-            text += (f" Of the trained program's seeds, {pct(r.failed.share)} fail: "
-                     f"{pct(r.born_dead.share)} born dead, {pct(r.died.share)} died in training, "
-                     f"{pct(r.alive.share)} while alive.")
+        text = (f"Left: the output unit dead before the first update ({r.init_seeds:,} seeds per "
+                "initialisation), beside a single first-layer unit and its closed form")
+        if r.unit_dead_theory is not None:
+            text += f" ({r.unit_dead_theory:.3f})"
+        text += ". Right: how the trained program's seeds end."
         if r.revived is not None and r.revived.n:
             text += (f" The bias line revives {r.revived.count} of the {r.revived.n} seeds born "
                      "with a zero gradient (a true bias gradient is zero for a dead unit): that is "
@@ -333,12 +327,6 @@ def mechanism_sections(f: Findings, metas: dict) -> list[str]:
                 f"pairs at epoch {s.end_epoch:,}); "
                 + " and ".join(f"{b}'s falls to {t.top_end:.2g} (at most {t.max_slope:g})"
                                for (b, _), t in smooth) + ".")
-        linear = [s for s in x.smooth if s.as_written is not None and s.linear is not None]
-        if linear:
-            text += (" With a linear output unit, every other line of your program kept, "
-                     + " and ".join(f"{s.activation} goes from {ep(s.as_written)} to "
-                                    f"{ep(s.linear)} epochs" for s in linear)
-                     + f" (lr {lr_text(linear[0].lr)}).")
         out += ["## Why ReLU is fast when it works", "", text, "",
                 *_figure(metas, "mechanisms", "output_slope.png")]
     return out
