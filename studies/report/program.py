@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from diagnostics.presets import PRESETS
 from studies.causes.findings import CausesFindings, Ranked
+from studies.mechanisms.tables import SMALLEST_NORMAL
 
 from .text import lr_text, power
 
@@ -30,7 +31,6 @@ class Change:
     zh: str
 
 
-SMALLEST_NORMAL = 2.2250738585072014e-308  # float64; the decay b - lr*b stalls a little below
 HIDDEN = PRESETS["corrected"].layers[1]  # the corrected program's hidden width
 
 CHANGES = (  # the corrected program's changes (studies/report/corrected_program.py, CHANGED:)

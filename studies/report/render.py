@@ -127,12 +127,17 @@ ALPHA = verdicts.SIGNIFICANCE  # a paired difference is called only below this p
 STAR = "\\*"  # marks a paired difference with p < ALPHA (escaped for Markdown)
 
 
+def _alternatives(f: Findings) -> tuple[dict, dict]:
+    """(every alternatives row, the rows that change something) by (activation, lr, variant)."""
+    alts = f.mechanisms.alternatives if f.mechanisms is not None else {}
+    return alts, {k: r for k, r in alts.items() if k[2] != "corrected"}
+
+
 def alternatives_summary(f: Findings) -> list[str]:
     """One sentence: which single changes to the corrected program the paired tests call worse
     or better (the table follows in the evidence)."""
     m = f.mechanisms
-    alts = m.alternatives if m is not None else {}
-    changed = {k: r for k, r in alts.items() if k[2] != "corrected"}
+    alts, changed = _alternatives(f)
     if not changed:
         return []
     share = _paired_calls(changed, "rescued", "killed", "p")
@@ -149,8 +154,7 @@ def alternatives_lines(f: Findings) -> list[str]:
     """The corrected program with one change at a time: a table (change x activation) and what
     the paired tests on the same seeds say: worse, better or no measurable difference."""
     m = f.mechanisms
-    alts = m.alternatives if m is not None else {}
-    changed = {k: r for k, r in alts.items() if k[2] != "corrected"}
+    alts, changed = _alternatives(f)
     if not changed:
         return []
     arms = list(dict.fromkeys((a, lr) for a, lr, _ in alts))
@@ -261,8 +265,8 @@ def _arrow(s) -> str:
 
 
 def _departures(fits, theory: float) -> str:
-    """``` (sigmoid's interval lies below it: a little steeper)``` where an interval excludes
-    the theory's exponent."""
+    """`` (sigmoid: a little steeper; the interval excludes it)`` where an activation's interval
+    excludes the theory's exponent, else nothing."""
     steeper = [s.activation for s in fits if s.tail_hi < theory]
     flatter = [s.activation for s in fits if s.tail_lo > theory]
     parts = [f"{words(steeper)}: a little steeper" if steeper else "",
