@@ -744,7 +744,7 @@ def _swap(x, j, k):
 # ---- the whole run ----------------------------------------------------------------------------
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)  # other threads run while it trains
 def run(theta_b, state_b, cols_b, seeds_b, alive_b, epoch_b, settled_b, e_end, stop_settled,
         shapes, w_off, b_off, uo, ui, acts, opt, decay, updated, shuffle, size, c, levels,
         thr_j, hyper64, XT, YT, rec_row, loss_hist, first_below, min_loss, diverged, final_loss):

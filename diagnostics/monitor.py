@@ -155,29 +155,33 @@ class Recorder:
         metrics = list(dict.fromkeys(name for _, name in self.rows))
         return layers, metrics
 
-    def wide(self, lo: int = 0, hi: int | None = None) -> dict[str, Array]:
-        """Columns seed, epoch, layer, then one per metric, for ensemble positions ``lo:hi``.
+    def wide(self, lo: int = 0, hi: int | None = None, first: int = 0,
+             last: int | None = None) -> dict[str, Array]:
+        """Columns seed, epoch, layer, then one per metric, for the recordings ``first:last``
+        (indices into ``epochs``) and ensemble positions ``lo:hi``.
 
-        One row per (seed, epoch, layer) in that order, layer 0 holding the network metrics;
-        a metric that does not apply to a layer is nan there, and rows with no value at all
-        (a seed after it diverged) are left out. The same values as ``tidy()``, pivoted; only
-        the chunk's rows are built, so a writer can stream the table seed chunk by chunk. Each
-        metric column is a contiguous array (a row of one ``(metrics, rows)`` block).
+        One row per (epoch, seed, layer) in that order — the order in which recordings are
+        made, so a writer can stream the table as training goes — layer 0 holding the network
+        metrics; a metric that does not apply to a layer is nan there, and rows with no value
+        at all (a seed after it diverged) are left out. The same values as ``tidy()``, pivoted.
+        Each metric column is a contiguous array (a row of one ``(metrics, rows)`` block).
         """
-        S = self.seeds.size
+        S, R = self.seeds.size, self.epochs.size
         hi = S if hi is None else min(hi, S)
         lo = min(lo, hi)
+        last = R if last is None else min(last, R)
+        first = min(first, last)
         layers, metrics = self.wide_layout()
         li = {layer: i for i, layer in enumerate(layers)}
         mi = {name: i for i, name in enumerate(metrics)}
-        n, R, Ly, M = hi - lo, self.epochs.size, len(layers), len(metrics)
-        block = np.full((M, n, R, Ly), np.nan)
+        n, r, Ly, M = hi - lo, last - first, len(layers), len(metrics)
+        block = np.full((M, r, n, Ly), np.nan)
         for k, (layer, name) in enumerate(self.rows):
-            block[mi[name], :, :, li[layer]] = self.values[:, k, lo:hi].T
-        block = block.reshape(M, n * R * Ly)
-        cols = {"seed": np.repeat(self.seeds[lo:hi], R * Ly),
-                "epoch": np.tile(np.repeat(self.epochs, Ly), n),
-                "layer": np.tile(np.asarray(layers, dtype=np.int64), n * R)}
+            block[mi[name], :, :, li[layer]] = self.values[first:last, k, lo:hi]
+        block = block.reshape(M, r * n * Ly)
+        cols = {"seed": np.tile(np.repeat(self.seeds[lo:hi], Ly), r),
+                "epoch": np.repeat(self.epochs[first:last], n * Ly),
+                "layer": np.tile(np.asarray(layers, dtype=np.int64), r * n)}
         keep = ~np.isnan(block).all(axis=0)
         if not keep.all():
             block = block[:, keep]

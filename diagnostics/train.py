@@ -52,7 +52,9 @@ class Monitor(Protocol):
     def observe(self, epoch: int, theta: Array, alive: Array, prev: Array | None) -> None:
         """Read ``theta (n_params, S_alive)`` (``prev``: one epoch earlier, None at epoch 0).
 
-        ``alive`` maps the columns to ensemble indices. Must not modify its arguments.
+        ``alive`` maps the columns to ensemble indices. The arrays are the monitor's: ``train``
+        passes copies it does not write to afterwards, so a monitor may keep them (to observe
+        on another thread, say) but must not modify them.
         """
 
 
@@ -411,7 +413,7 @@ def _numpy_loop(config, data, theta0, seeds, rec, levels, watch, monitor, progre
     every = max(1, E // 500)
     epochs_run = 0
     if 0 in watch:
-        monitor.observe(0, engine.theta, alive, None)
+        monitor.observe(0, engine.theta.copy(), alive, None)
     for epoch in range(1, E + 1):
         np.copyto(prev, engine.theta)
         loss = engine.epoch(epoch)
@@ -436,7 +438,7 @@ def _numpy_loop(config, data, theta0, seeds, rec, levels, watch, monitor, progre
             if alive.size == 0:
                 break
         if epoch in watch:
-            monitor.observe(epoch, engine.theta, alive, prev)
+            monitor.observe(epoch, engine.theta.copy(), alive, prev.copy())
         if progress is not None and (epoch % every == 0 or epoch == E):
             progress(epoch)
         if until_settled and ((first_below[thr, alive] >= 0) | engine.frozen()).all():

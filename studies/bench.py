@@ -14,45 +14,63 @@ from diagnostics.train import train
 from studies.run.cells import Cell, run_cells
 from studies.run.executors import Processes, Sequential
 from studies.run.outputs import config_columns, write_events, write_metrics
+from studies.run.stream import StreamedMonitor
 from studies.run.study import DEFAULT_CHUNK_SEEDS
 
 
 def instruments_overhead(S: int, epochs: int, repeats: int) -> dict:
-    """Training alone against training + observing + writing the instruments' tables.
+    """Training alone against training with every instrument on the default schedule and its
+    tables (metrics.parquet, events.csv) written, as ``actdiag train`` does it.
 
-    Every instrument on the default schedule; the tables (metrics.parquet, events.csv) are
-    written as ``actdiag train`` writes them, into a temporary folder. Runs alternate which goes
-    first. ``probing`` is the monitor's own time (its full passes and probes) inside the
-    observed run; the rest of that run's extra time is the training loop stopping at each
-    recorded epoch.
+    Three runs per round, in an order that rotates: ``bare`` (no monitor), ``streamed`` (the
+    monitor's passes and the metrics file on their own thread while training goes on, as
+    ``actdiag train``), ``inline`` (observing in the training thread, then writing: the cost
+    on one core). Wall and CPU seconds (``time.process_time``: every thread of the process);
+    ``probing`` is the monitor's own time (its full passes and probes).
     """
     config = PRESETS["question"].replace(epochs=epochs)
     data = question_data()
-    bare, monitored, observe, probing, write, records = [], [], [], [], [], 0
-    for r in range(repeats):
-        for with_monitor in (r % 2 == 1, r % 2 == 0):  # alternate which runs first
-            if not with_monitor:
-                bare.append(train(config, data, S, loss_epochs=[epochs]).seconds)
-                continue
+    columns = config_columns(config)
+    runs: dict[str, list[tuple[float, float]]] = {"bare": [], "streamed": [], "inline": []}
+    probing, records = [], 0
+
+    def timed(kind: str, tmp: Path) -> None:
+        nonlocal records
+        wall, cpu = time.perf_counter(), time.process_time()
+        if kind == "bare":
+            train(config, data, S, loss_epochs=[epochs])
+        else:
             monitor = Monitor(config, data, range(S), "all", DEFAULT_EVERY)
-            seconds = train(config, data, S, loss_epochs=[epochs], monitor=monitor).seconds
-            started = time.perf_counter()
-            with tempfile.TemporaryDirectory() as tmp:
-                write_metrics(Path(tmp) / "metrics.parquet", monitor, config_columns(config))
-                write_events(Path(tmp) / "events.csv", monitor)
-            written = time.perf_counter() - started
-            records = monitor.epochs.size
-            monitored.append(seconds + written)
-            observe.append(seconds)
+            if kind == "streamed":
+                with StreamedMonitor(monitor, tmp / "metrics.parquet", columns) as observer:
+                    train(config, data, S, loss_epochs=[epochs], monitor=observer)
+            else:
+                train(config, data, S, loss_epochs=[epochs], monitor=monitor)
+                write_metrics(tmp / "metrics.parquet", monitor, columns)
+            write_events(tmp / "events.csv", monitor)
             probing.append(monitor.seconds)
-            write.append(written)
-    ratios = [m / b for m, b in zip(monitored, bare, strict=True)]
+            records = monitor.epochs.size
+        runs[kind].append((time.perf_counter() - wall, time.process_time() - cpu))
+
+    kinds = list(runs)
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(repeats):
+            for kind in kinds[r % 3:] + kinds[: r % 3]:
+                timed(kind, Path(tmp))
+    med = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v))
+           for k, v in runs.items()}
+    bare = runs["bare"]
+
+    def ratio(kind: str, i: int) -> float:
+        return statistics.median(x[i] / b[i] for x, b in zip(runs[kind], bare, strict=True))
+
     return {
-        "S": S, "epochs": epochs, "records": records, "bare": statistics.median(bare),
-        "observed": statistics.median(observe), "probing": statistics.median(probing),
-        "written": statistics.median(write),
-        "monitored": statistics.median(monitored), "ratio": statistics.median(ratios),
-        "train_ratio": statistics.median([o / b for o, b in zip(observe, bare, strict=True)]),
+        "S": S, "epochs": epochs, "records": records, "bare": med["bare"][0],
+        "bare_cpu": med["bare"][1], "streamed": med["streamed"][0],
+        "streamed_cpu": med["streamed"][1], "inline": med["inline"][0],
+        "probing": statistics.median(probing),
+        "ratio": ratio("streamed", 0), "cpu_ratio": ratio("streamed", 1),
+        "inline_ratio": ratio("inline", 0),
     }
 
 

@@ -161,6 +161,18 @@ def test_train_sigint_exits_130_and_writes_nothing(tmp_path):
     assert not (tmp_path / "run").exists() and not (tmp_path / "runs").exists()
 
 
+@pytest.mark.parametrize("out", [["--out", "run"], []])
+def test_train_recording_interrupted_removes_the_folders_it_made(tmp_path, out):
+    """With --record the run's folder is made before training (the metrics file is written as
+    training goes): an interruption removes it again, and the partial file with it."""
+    proc = start(tmp_path, ["train", "--seeds", "50", "--epochs", "10000000", *out, "--quiet",
+                            "--record", "all", "--record-every", "every:1000"])
+    run_until(proc, lambda: cpu_seconds(proc.pid) >= 1.5, "1.5 s of computing")
+    stderr = interrupt(proc, signal.SIGINT, set())
+    assert "nothing written" in stderr
+    assert not (tmp_path / "run").exists() and not (tmp_path / "runs").exists()
+
+
 def test_sigterm_handler_is_restored_after_main(capsys, tmp_path):
     from studies.cli import main
 

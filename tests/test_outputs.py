@@ -56,9 +56,9 @@ def test_wide_metrics_table_is_tidy_pivoted(run, tmp_path, fmt):
     path = write_metrics(tmp_path / f"metrics.{fmt}", m, columns, fmt, chunk_rows=30)
     wide = read_wide(path)
     assert list(wide.columns[:9]) == [*columns, *KEYS]
-    assert list(wide[KEYS].itertuples(index=False)) == sorted(
+    assert list(wide[KEYS].itertuples(index=False)) == sorted(  # in the order they are made
         wide[KEYS].itertuples(index=False),
-        key=lambda r: (SEEDS.index(r.seed), r.epoch, r.layer))
+        key=lambda r: (r.epoch, SEEDS.index(r.seed), r.layer))
     got = wide.melt(id_vars=list(wide.columns[:9]), var_name="metric", value_name="value")
     got = got.dropna(subset=["value"]).set_index(KEYS + ["metric"])["value"].sort_index()
     want = pd.DataFrame(m.tidy()).set_index(KEYS + ["metric"])["value"].sort_index()
@@ -73,11 +73,11 @@ def test_wide_metrics_table_is_tidy_pivoted(run, tmp_path, fmt):
 
 def test_parquet_has_a_row_group_per_chunk_and_dictionary_configuration(run, tmp_path):
     _, m = run
-    per_seed = m.epochs.size * 4  # recordings x (layers 0..3): rows of one seed
+    per_recording = len(SEEDS) * 4  # seeds x (layers 0..3): rows of one recording
     path = write_metrics(tmp_path / "metrics.parquet", m, config_columns(m.config),
-                         chunk_rows=2 * per_seed)
+                         chunk_rows=2 * per_recording)
     meta = pq.ParquetFile(path)
-    assert meta.num_row_groups == 5  # 9 seeds, 2 per chunk
+    assert m.epochs.size == 7 and meta.num_row_groups == 4  # 7 recordings, 2 per chunk
     schema = meta.schema_arrow
     assert pa.types.is_dictionary(schema.field("activation").type)
     assert schema.field("seed").type == pa.int64() and schema.field("lr").type == pa.float64()
@@ -89,10 +89,14 @@ def test_parquet_has_a_row_group_per_chunk_and_dictionary_configuration(run, tmp
 def test_tables_are_written_one_bounded_chunk_at_a_time(run, tmp_path):
     result, m = run
     layers, _ = m.wide_layout()
-    chunks = list(metrics_chunks(m, config_columns(m.config),
-                                 chunk_rows=3 * m.epochs.size * len(layers)))
-    assert len(chunks) == 3  # 9 seeds, 3 per chunk
-    assert all(len(c) <= 3 * m.epochs.size * len(layers) for c in chunks)
+    per_recording = len(SEEDS) * len(layers)
+    chunks = list(metrics_chunks(m, config_columns(m.config), chunk_rows=3 * per_recording))
+    assert len(chunks) == 3  # 7 recordings, 3 per chunk
+    assert all(len(c) <= 3 * per_recording for c in chunks)
+    # a recording larger than a chunk is cut into seed chunks: 2 seeds (8 rows) of 9 per chunk
+    chunks = list(metrics_chunks(m, config_columns(m.config), chunk_rows=9))
+    assert len(chunks) == 7 * 5 and all(len(c) <= 9 for c in chunks)
+    assert [set(c["epoch"].to_pylist()) for c in chunks[:6]] == [{0}] * 5 + [{7}]
     chunks = list(loss_chunks(result, chunk_rows=5 * result.seeds.size))
     assert len(chunks) == 8 and all(len(c) <= 5 * result.seeds.size for c in chunks)
     got = pd.read_csv(write_loss(tmp_path / "loss.csv", result, chunk_rows=17))

@@ -124,11 +124,15 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"\ninstruments overhead: question program (relu), S = {row['S']:,}, "
             f"{row['epochs']} epochs, every instrument on {DEFAULT_EVERY} ({row['records']} "
-            f"recordings incl. epoch 0), median of {args.repeats}\n"
-            f"  training alone {row['bare']:.2f} s; training + observing {row['observed']:.2f} s "
-            f"({row['train_ratio']:.2f}x; the monitor's passes and probes {row['probing']:.2f} s); "
-            f"+ writing metrics.parquet and events.csv {row['written']:.2f} s\n"
-            f"  training + observing + writing tables / training alone = {row['ratio']:.2f}x"
+            f"recordings incl. epoch 0), metrics.parquet and events.csv written, "
+            f"median of {args.repeats}\n"
+            f"  training alone {row['bare']:.2f} s (CPU {row['bare_cpu']:.2f} s)\n"
+            f"  as actdiag train does it, instruments on their own thread: "
+            f"{row['streamed']:.2f} s (CPU {row['streamed_cpu']:.2f} s; the monitor's passes "
+            f"and probes {row['probing']:.2f} s)\n"
+            f"  all in the training thread, written afterwards: {row['inline']:.2f} s\n"
+            f"  with instruments / training alone: {row['ratio']:.2f}x wall time, "
+            f"{row['cpu_ratio']:.2f}x CPU time ({row['inline_ratio']:.2f}x on one thread)"
         )
     if "executor" in sections:
         opts = StudyOptions(quick=args.quick, cache_dir=None, progress=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import re
@@ -36,8 +37,15 @@ from studies.run.estimate import (
     seed_count,
 )
 from studies.run.files import check_output_dir, foreign_entries
-from studies.run.outputs import RUN_FILES, metrics_file, summary, write_outputs
+from studies.run.outputs import (
+    RUN_FILES,
+    config_columns,
+    metrics_file,
+    summary,
+    write_outputs,
+)
 from studies.run.progress import epoch_bar
+from studies.run.stream import StreamedMonitor
 
 AUTO_LOSS_ROWS = 2_000_000  # --loss-every auto: every epoch up to this many rows, else log:500
 
@@ -257,7 +265,8 @@ def add_parser(sub) -> None:
         default=None,
         help="instruments to record into metrics.parquet (see --metrics-format) and events.csv: "
         f"all, or a comma list of groups ({', '.join(GROUPS)}) and probes ({', '.join(PROBES)}) "
-        "(default: none)",
+        "(default: none). They are measured and written on a second thread while training goes "
+        "on, rows by epoch, then seed and layer",
     )
     r.add_argument(
         "--metrics-format",
@@ -361,6 +370,27 @@ def _check_out(out_text: str | None) -> Path | None:
     return out
 
 
+def _make_out(out: Path | None) -> tuple[Path, list[Path]]:
+    """The run's folder, made now (a new runs/train-TIME when ``out`` is None), and the folders
+    this made, outermost first (removed again if training does not finish)."""
+    if out is None:
+        made = [] if Path("runs").exists() else [Path("runs")]
+        out = new_run_dir()
+        return out, [*made, out]
+    made = [q for q in (out, *out.parents) if not q.exists()][::-1]
+    out.mkdir(parents=True, exist_ok=True)
+    return out, made
+
+
+def _observer(monitor: Monitor | None, out: Path, metrics_format: str):
+    """What ``train`` observes with: the monitor on its own thread, writing the metrics file
+    into ``out`` as it goes (``studies.run.stream``); nothing without a monitor."""
+    if monitor is None:
+        return contextlib.nullcontext()
+    return StreamedMonitor(monitor, out / metrics_file(metrics_format),
+                           config_columns(monitor.config), metrics_format)
+
+
 def new_run_dir(root: Path = Path("runs")) -> Path:
     """A fresh runs/train-TIME[-K] folder, created exclusively (two runs never share one)."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -386,11 +416,21 @@ def run(args: argparse.Namespace) -> int:
                 Schedule.at(*p["record_epochs"]) if len(p["record_epochs"]) else Schedule.never())
         if p["record_spec"] is not None else None
     )
-    with epoch_bar(config.epochs, enabled=not args.quiet, desc=f"{seeds.size} seeds") as bar:
-        result = train(
-            config, p["data"], seeds, loss_epochs=p["loss_epochs"], monitor=monitor,
-            progress=bar, engine=args.engine, until_settled=args.until_settled,
-        )
+    out, made = p["out"], []
+    if monitor is not None:  # the metrics file is written while training goes on
+        out, made = _make_out(out)
+    try:
+        with _observer(monitor, out, args.metrics_format) as observer, \
+                epoch_bar(config.epochs, enabled=not args.quiet, desc=f"{seeds.size} seeds") as bar:
+            result = train(
+                config, p["data"], seeds, loss_epochs=p["loss_epochs"], monitor=observer,
+                progress=bar, engine=args.engine, until_settled=args.until_settled,
+            )
+    except BaseException:
+        for path in reversed(made):  # the folders made for this run, if nothing else is there
+            if path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
+        raise
     record = {
         "config": config.to_dict(),
         "data": p["data_spec"],
@@ -402,8 +442,8 @@ def run(args: argparse.Namespace) -> int:
         "engine": result.engine,
         "epochs_run": int(result.epochs_run),  # < epochs: stopped once every seed settled
     }
-    out = p["out"] if p["out"] is not None else new_run_dir()
-    write_outputs(out, result, record, monitor, args.metrics_format)
+    out = out if out is not None else new_run_dir()
+    write_outputs(out, result, record, monitor, args.metrics_format, streamed=True)
     written = {"config.json", "loss.csv", "outcomes.csv", "params.npz"}
     if monitor is not None:
         written |= {metrics_file(args.metrics_format), "events.csv"}

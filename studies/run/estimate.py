@@ -27,6 +27,7 @@ SEED_WORK_SECONDS = 5e-10  # at least this per seed x sample x parameter x epoch
 CHUNK_BYTES = 4096  # bookkeeping per chunk of a cell (its Cell, future, cache path)
 ROW_BYTES = 8  # one numeric cell of a table
 WRITER_ROWS = 200_000  # rows a streaming table writer builds at once (studies.run.outputs)
+STREAM_DEPTH = 2  # observations waiting for the instruments' thread at most (studies.run.stream)
 KEPT = ("the loss", "instruments", "per-seed")  # parts of a cell's result kept after it ran
 
 
@@ -275,6 +276,11 @@ def run_estimate(
         # of --record all on the question's network)
         parts["the table writer (one chunk)"] = (
             2.0 * WRITER_ROWS * (width + 6 + max(values, 1)) * ROW_BYTES, f["seeds"])
+        if probes:
+            # parameters queued for the thread that observes and writes (studies.run.stream):
+            # theta and the epoch before, for the waiting observations and the one in work
+            parts[f"observations queued ({S} seeds x {P} parameters)"] = (
+                2.0 * (STREAM_DEPTH + 1) * P * S * ROW_BYTES, f["seeds"])
         if probes:  # per-unit events: at most one born_dead per unit, and some died / revived
             parts[f"instrument events ({S} seeds x {U} units)"] = (
                 3.0 * 5 * U * S * ROW_BYTES, f"{f['record']} or {f['seeds']}")

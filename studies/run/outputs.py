@@ -1,13 +1,14 @@
 """A training run's files: config.json, loss.csv, outcomes.csv, params.npz, metrics, events.
 
 The instruments' values go to ``metrics.parquet`` (or ``metrics.csv``): one wide table, written
-seed chunk by seed chunk straight from the monitor's stored array through Arrow, so neither
-pandas nor text formatting is on the path by default. ``pandas.read_parquet`` reads it back.
+chunk by chunk straight from the monitor's stored array through Arrow, so neither pandas nor text
+formatting is on the path by default (``studies.run.stream`` writes it while training goes on).
+``pandas.read_parquet`` reads it back.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -50,16 +51,18 @@ def metrics_file(metrics_format: str) -> str:
 
 
 def write_outputs(out: Path, result: Result, record: dict, monitor: Monitor | None = None,
-                  metrics_format: str = "parquet") -> None:
+                  metrics_format: str = "parquet", streamed: bool = False) -> None:
     """config.json, loss.csv, outcomes.csv, params.npz (+ metrics.parquet or metrics.csv, and
-    events.csv), atomically.
+    events.csv), atomically; ``streamed``: the metrics file was written during training
+    (``studies.run.stream``) and is not written again.
 
     The long tables are streamed in chunks (``CHUNK_ROWS``): the memory they take while written
     is bounded, whatever the number of seeds and epochs.
     """
     if monitor is not None:
-        write_metrics(out / metrics_file(metrics_format), monitor,
-                      config_columns(monitor.config), metrics_format)
+        if not streamed:
+            write_metrics(out / metrics_file(metrics_format), monitor,
+                          config_columns(monitor.config), metrics_format)
         write_events(out / "events.csv", monitor)
     write_loss(out / "loss.csv", result)
     write_csv(out / "outcomes.csv", pd.DataFrame(result.tidy("outcomes")))
@@ -90,19 +93,32 @@ def config_columns(config: Config) -> dict:
     }
 
 
-def metrics_chunks(recorder: Recorder, columns: dict,
-                   chunk_rows: int = CHUNK_ROWS) -> Iterator[pa.Table]:
-    """The metrics table in seed chunks of at most ``chunk_rows`` rows (at least one seed).
+def metrics_chunks(recorder: Recorder, columns: dict, chunk_rows: int = CHUNK_ROWS,
+                   first: int = 0, last: int | None = None) -> Iterator[pa.Table]:
+    """The metrics table of the recordings ``first:last`` in chunks of at most ``chunk_rows``
+    rows: as many whole recordings as fit, or one recording in seed chunks when it alone does
+    not fit (at least one seed a chunk).
 
     Columns: ``columns`` (one value each for the whole run: the configuration), then seed,
-    epoch, layer and one per metric (``Recorder.wide``), null where a metric does not apply to
-    the layer or its value is nan.
+    epoch, layer and one per metric (``Recorder.wide``, rows by epoch, seed, layer), null where
+    a metric does not apply to the layer or its value is nan.
     """
     layers, _ = recorder.wide_layout()
-    per_seed = max(1, recorder.epochs.size * len(layers))
-    step = max(1, chunk_rows // per_seed)
-    for lo in range(0, max(recorder.seeds.size, 1), step):
-        yield metrics_table(recorder.wide(lo, lo + step), columns)
+    R, S = recorder.epochs.size, recorder.seeds.size
+    last = R if last is None else min(last, R)
+    if first >= last:
+        yield metrics_table(recorder.wide(0, 0, 0, 0), columns)  # no rows, every column
+        return
+    per_recording = max(1, S * len(layers))
+    if per_recording <= chunk_rows:
+        step = chunk_rows // per_recording
+        for r in range(first, last, step):
+            yield metrics_table(recorder.wide(first=r, last=min(r + step, last)), columns)
+        return
+    seeds = max(1, chunk_rows // max(len(layers), 1))
+    for r in range(first, last):
+        for lo in range(0, S, seeds):
+            yield metrics_table(recorder.wide(lo, lo + seeds, r, r + 1), columns)
 
 
 def metrics_table(wide: dict, columns: dict) -> pa.Table:
@@ -127,11 +143,13 @@ def metrics_table(wide: dict, columns: dict) -> pa.Table:
 
 
 def write_metrics(path: Path, recorder: Recorder, columns: dict, metrics_format: str = "parquet",
-                  chunk_rows: int = CHUNK_ROWS) -> Path:
-    """Stream the recorder's values to ``path`` as the wide table, seed chunk by seed chunk:
-    Parquet (one row group per chunk) or CSV (the same columns, as text)."""
+                  chunk_rows: int = CHUNK_ROWS, chunks: Iterable[pa.Table] | None = None) -> Path:
+    """Write the recorder's values to ``path`` as the wide table, chunk by chunk
+    (``metrics_chunks``, or ``chunks`` when given: tables with its columns): Parquet (one row
+    group per chunk) or CSV (the same columns, as text)."""
     metrics_file(metrics_format)  # refuses an unknown format before any work
-    chunks = metrics_chunks(recorder, columns, chunk_rows)
+    if chunks is None:
+        chunks = metrics_chunks(recorder, columns, chunk_rows)
     if metrics_format == "csv":
         return write_arrow_csv(path, chunks, quote=needs_quotes(
             [*columns, *(v for v in columns.values() if isinstance(v, str))]))
