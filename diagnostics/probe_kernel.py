@@ -9,18 +9,22 @@ that stay in the cache while the forward pass, the backward pass and every selec
 them; the seed loop is innermost, so LLVM vectorizes it. It releases the GIL.
 
 Arithmetic is the numpy pass's, operation for operation and in the same order, through the
-compiled engine's own routines (``kernel._forward_unit``, ``_gradients``, ``_backprop_unit``):
-a pre-activation is the contraction summed in index order, then ``+ b``; the activation and its
-derivative are the engine's (applied to z as ``fn(1 * z + -0.0)``, an exact identity); the
-probes' sums (``network.seed_sum``) add rows in index order starting from 0; norms are the sqrt
-of those sums; means divide by the count in the parameters' dtype, shares (dead, saturated) are
-counts divided in float64, as numpy's bool sums are. So the values are bit-identical to the
-numpy pass wherever no transcendental function is involved, and otherwise differ by the
-engines' exp / tanh / log1p results (an ulp or two, see ``kernel.py``).
+compiled engine's own routines (``kernel._forward_unit``, ``_dot4``, ``_tail``,
+``_backprop_unit``): a pre-activation is the contraction summed in index order, then ``+ b``; the
+activation and its derivative are the engine's (applied to z as ``fn(1 * z + -0.0)``, an exact
+identity); a weight gradient sums its samples in order (as numpy's einsum did in every case
+tested: 1 to 100 samples, 1 to 600 seeds), starting from the first product rather than from 0,
+which can change only the sign of a zero, squared away by the norm; the probes' sums
+(``network.seed_sum``) add rows in index order starting from 0; norms are the sqrt of those
+sums; means divide by the count in the parameters' dtype, shares (dead, saturated) are counts
+divided in float64, as numpy's bool sums are. So the values are bit-identical to the numpy pass
+wherever no transcendental function is involved, and otherwise differ by the engines' exp / tanh
+/ log1p results (an ulp or two, see ``kernel.py``), carried through the network.
 
 Every activation of the table and both dtypes are supported (``supports``); a monitor falls back
 to the numpy pass only for a parameter dtype other than float32 / float64 or an activation the
-compiled engine does not know (``ACT_CODES``), which the table's entries never are.
+compiled engine does not know (``ACT_CODES``), which the table's entries never are, and for a
+``Monitor`` subclass that overrides ``record`` (it reads the numpy pass's records).
 """
 
 from __future__ import annotations

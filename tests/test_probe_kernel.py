@@ -431,3 +431,12 @@ def test_a_subclass_reading_records_gets_the_numpy_pass():
     assert not m.compiled
     m.observe(0, _params(cfg.layers, 3, seed=1)[0], np.arange(3))
     assert m.net.layers[0].z.shape == (4, 6, 3)
+
+
+def test_the_pass_releases_the_gil():
+    """Observations may run on a second thread while training goes on; no fast-math (it would
+    reassociate the sums the bit-identity rests on)."""
+    from diagnostics.probe_kernel import probe_pass
+
+    options = probe_pass.targetoptions
+    assert options["nogil"] and options["error_model"] == "numpy" and not options.get("fastmath")
