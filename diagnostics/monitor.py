@@ -4,7 +4,9 @@ A ``Monitor`` is handed to ``train(..., monitor=m)``. At each epoch of its sched
 initialisation, is always included) it runs one full pass over the dataset with the current
 parameters, applies the selected probes (``diagnostics.probes``) and stores one value per layer and
 seed in a preallocated array, so memory is fixed by the schedule's length, not the epoch budget.
-It only reads the parameters: training is bit-identical with or without it.
+It only reads the parameters: training is bit-identical with or without it. The pass is compiled
+by default (``diagnostics.probe_kernel``: the same values, seed block by seed block, without the
+GIL); ``compiled=False`` runs the numpy reference (``network.full_gradient`` and the probes).
 
 With the ``dead`` group it also tracks every ReLU-family unit and records per-unit events:
 ``born_dead`` (dead at initialisation), ``died`` (alive at the previous recording, dead now) and
@@ -222,6 +224,10 @@ class Monitor(Recorder):
         record: ``all`` or a comma list of groups (grad_norm, dead, saturation, weights, preact,
             loss) and probe names.
         every: a schedule (``diagnostics.schedules``), default ``log:100``.
+        compiled: run the pass compiled (``diagnostics.probe_kernel``, the default) where it
+            supports the configuration, else the numpy pass (``full_gradient`` and the probes of
+            ``diagnostics.probes``: the reference). A subclass that overrides ``record`` gets
+            the numpy pass, whose records it reads. ``self.compiled`` says which runs.
     """
 
     def __init__(
@@ -231,6 +237,7 @@ class Monitor(Recorder):
         seeds: Iterable[int],
         record: str | Iterable[str] = "all",
         every: str | int | Schedule = DEFAULT_EVERY,
+        compiled: bool = True,
     ):
         self.config = config
         self.layout = Layout(config.layers)
@@ -240,14 +247,24 @@ class Monitor(Recorder):
         super().__init__(acts, seeds, epochs, record)
         self.X, self.Y = data.X, data.Y
         self._ws: dict[int, Workspace] = {}  # a workspace per chunk size in use
+        from .probe_kernel import ProbePass  # numba, imported when a monitor is made
+
+        self.compiled = (compiled and type(self).record is Recorder.record
+                         and ProbePass.supports(self.acts, config.dtype))
+        self._pass = ProbePass(config, data, self.acts, self.rows) if self.compiled else None
 
     def observe(self, epoch: int, theta: Array, alive: Array, prev: Array | None = None) -> None:
         """Probe ``theta (n_params, S_alive)``; ``alive`` maps its columns to ensemble indices.
 
-        The pass and the probes run on ``OBSERVE_SEEDS`` seeds at a time (every probe is per
-        seed, so the values are the same), which keeps their arrays in the cache.
+        The numpy pass and its probes run on ``OBSERVE_SEEDS`` seeds at a time (every probe is
+        per seed, so the values are the same), which keeps their arrays in the cache; the
+        compiled pass takes every seed at once and blocks them itself.
         """
         started = time.perf_counter()
+        if self._pass is not None:
+            self._observe(epoch, theta, alive, prev)
+            self.seconds += time.perf_counter() - started
+            return
         n, used = alive.size, set()
         for lo in range(0, n, OBSERVE_SEEDS):
             part = slice(lo, min(n, lo + OBSERVE_SEEDS))
@@ -262,6 +279,15 @@ class Monitor(Recorder):
         self.seconds += time.perf_counter() - started
 
     def _observe(self, epoch: int, theta: Array, alive: Array, prev: Array | None) -> None:
+        if self._pass is not None:
+            values = self.values[self._index[int(epoch)]]  # (rows, S), written in place
+            dead = self._pass(theta, prev, alive, values, masks=self.track_events)
+            if dead is not None:  # _update_events reads dead_units(record): (z <= 0).all(1)
+                from types import SimpleNamespace
+
+                records = [SimpleNamespace(z=~mask[:, None, :]) for mask in dead]
+                self._update_events(epoch, records, alive)
+            return
         S = theta.shape[1]
         loss, grad, ws = full_gradient(
             self.layout, theta, self.acts, self.X, self.Y, self._ws.get(S)
