@@ -118,12 +118,15 @@ class Recorder:
             for k, (layer, name) in enumerate(self.rows):
                 values[k, cols] = PROBES[name].fn(net if layer == 0 else layers[layer - 1])
         if self.track_events:
-            self._update_events(epoch, layers, alive)
+            self._update_events(epoch, {l: dead_units(layers[l]) for l in self._rect_layers},
+                                alive)
 
-    def _update_events(self, epoch: int, layers: list[LayerRecord], alive: Array) -> None:
+    def _update_events(self, epoch: int, dead_masks, alive: Array) -> None:
+        """Events from ``dead_masks[l]``, layer l's dead units ``(units, S_alive)``, for each
+        rectifier layer l."""
         cols = self._columns(alive)
         for l in self._rect_layers:
-            dead = dead_units(layers[l])  # (units, S_alive)
+            dead = dead_masks[l]
             if l not in self._dead:
                 self._dead[l] = np.zeros((dead.shape[0], self.seeds.size), dtype=bool)
                 self._first = int(epoch)
@@ -282,11 +285,8 @@ class Monitor(Recorder):
         if self._pass is not None:
             values = self.values[self._index[int(epoch)]]  # (rows, S), written in place
             dead = self._pass(theta, prev, alive, values, masks=self.track_events)
-            if dead is not None:  # _update_events reads dead_units(record): (z <= 0).all(1)
-                from types import SimpleNamespace
-
-                records = [SimpleNamespace(z=~mask[:, None, :]) for mask in dead]
-                self._update_events(epoch, records, alive)
+            if dead is not None:
+                self._update_events(epoch, dead, alive)
             return
         S = theta.shape[1]
         loss, grad, ws = full_gradient(

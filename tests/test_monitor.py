@@ -256,13 +256,14 @@ def test_values_of_a_seed_alone_equal_those_inside_an_ensemble_of_200(case):
 
 @pytest.mark.parametrize("case", list(ENSEMBLE))
 def test_observing_in_chunks_of_seeds_records_the_same(case, monkeypatch):
-    """OBSERVE_SEEDS = 7 cuts 60 seeds into 9 passes (the last of 4, and after divergences
-    chunks of scattered survivors): every value and event as in one pass over all of them."""
+    """The numpy pass: OBSERVE_SEEDS = 7 cuts 60 seeds into 9 passes (the last of 4, and after
+    divergences chunks of scattered survivors): every value and event as in one pass over all
+    of them."""
     cfg, every = ENSEMBLE[case]
-    whole = Monitor(cfg, DATA, range(60), record="all", every=every)
+    whole = Monitor(cfg, DATA, range(60), record="all", every=every, compiled=False)
     result = train(cfg, DATA, range(60), monitor=whole)
     monkeypatch.setattr(sys.modules["diagnostics.monitor"], "OBSERVE_SEEDS", 7)
-    parts = Monitor(cfg, DATA, range(60), record="all", every=every)
+    parts = Monitor(cfg, DATA, range(60), record="all", every=every, compiled=False)
     train(cfg, DATA, range(60), monitor=parts)
     if case == "fixed-tanh-diverging":
         assert (result.diverged_epoch > 0).sum() > 7  # chunks of survivors with gaps

@@ -13,8 +13,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from diagnostics.activations import ACTIVATIONS
 from diagnostics.data import question_data
-from diagnostics.monitor import Monitor
+from diagnostics.monitor import Monitor, Recorder
 from diagnostics.presets import PRESETS
 from diagnostics.train import train
 from studies.cli import build_parser
@@ -25,6 +26,7 @@ from studies.run.outputs import (
     config_columns,
     loss_chunks,
     metrics_chunks,
+    recording_groups,
     write_events,
     write_loss,
     write_metrics,
@@ -77,7 +79,8 @@ def test_parquet_has_a_row_group_per_chunk_and_dictionary_configuration(run, tmp
     path = write_metrics(tmp_path / "metrics.parquet", m, config_columns(m.config),
                          chunk_rows=2 * per_recording)
     meta = pq.ParquetFile(path)
-    assert m.epochs.size == 7 and meta.num_row_groups == 4  # 7 recordings, 2 per chunk
+    # every 7 epochs of 40: each gap is more than 1% of the epochs, so a recording a chunk
+    assert m.epochs.size == 7 and meta.num_row_groups == 7
     schema = meta.schema_arrow
     assert pa.types.is_dictionary(schema.field("activation").type)
     assert schema.field("seed").type == pa.int64() and schema.field("lr").type == pa.float64()
@@ -86,12 +89,31 @@ def test_parquet_has_a_row_group_per_chunk_and_dictionary_configuration(run, tmp
         len(schema.names) - 9)  # only metrics may be empty
 
 
+def _recorder(epochs, seeds=2):
+    return Recorder([ACTIVATIONS["relu"]] * 3, range(seeds), np.asarray(epochs), "loss")
+
+
+def test_recording_groups_fill_chunks_and_end_before_gaps():
+    # 2 seeds x layer 0 only ("loss"): 2 rows a recording; 8 rows = 4 recordings a chunk
+    assert recording_groups(_recorder(range(10)), 8) == [(0, 4), (4, 8), (8, 10)]
+    # epochs 0-3 one apart, then gaps of 47 and 50 (> 1% of 100): those written alone
+    assert recording_groups(_recorder([0, 1, 2, 3, 50, 100]), 20) == [(0, 4), (4, 5), (5, 6)]
+    # gaps of 10 epochs: more than 1% of 30 (each alone), exactly 1% of 1000 (kept together)
+    assert recording_groups(_recorder([0, 10, 20, 30], 1), 100) == [(r, r + 1) for r in range(4)]
+    assert recording_groups(_recorder(range(0, 1001, 10), 1), 1000) == [(0, 101)]
+    # a recording larger than a chunk is a group of its own
+    assert recording_groups(_recorder(range(5), 100), 8) == [(r, r + 1) for r in range(5)]
+    assert recording_groups(_recorder([]), 8) == []
+
+
 def test_tables_are_written_one_bounded_chunk_at_a_time(run, tmp_path):
     result, m = run
     layers, _ = m.wide_layout()
     per_recording = len(SEEDS) * len(layers)
-    chunks = list(metrics_chunks(m, config_columns(m.config), chunk_rows=3 * per_recording))
-    assert len(chunks) == 3  # 7 recordings, 3 per chunk
+    dense = Monitor(m.config, DATA, SEEDS, record="all", every="every:1")
+    train(m.config, DATA, SEEDS, monitor=dense)
+    chunks = list(metrics_chunks(dense, config_columns(m.config), chunk_rows=3 * per_recording))
+    assert len(chunks) == 14  # 41 recordings one epoch apart, 3 per chunk
     assert all(len(c) <= 3 * per_recording for c in chunks)
     # a recording larger than a chunk is cut into seed chunks: 2 seeds (8 rows) of 9 per chunk
     chunks = list(metrics_chunks(m, config_columns(m.config), chunk_rows=9))

@@ -27,7 +27,10 @@ SEED_WORK_SECONDS = 5e-10  # at least this per seed x sample x parameter x epoch
 CHUNK_BYTES = 4096  # bookkeeping per chunk of a cell (its Cell, future, cache path)
 ROW_BYTES = 8  # one numeric cell of a table
 WRITER_ROWS = 200_000  # rows a streaming table writer builds at once (studies.run.outputs)
-STREAM_DEPTH = 2  # observations waiting for the instruments' thread at most (studies.run.stream)
+# parameter copies that may wait for the instruments' thread (studies.run.stream): the default
+# log schedule asks for most of its recordings in the first few epochs, faster than the thread
+# measures and writes them, and it catches up later; a bound in bytes, not in recordings
+STREAM_BYTES = 256 * 2**20
 KEPT = ("the loss", "instruments", "per-seed")  # parts of a cell's result kept after it ran
 
 
@@ -211,6 +214,12 @@ def batch_rows(batch, n_samples: int) -> int:
     return min(n_samples, int(batch))
 
 
+def stream_depth(n_params: int, seeds: int) -> int:
+    """Observations (the parameters and those of the epoch before) that may wait for the
+    instruments' thread: as many as ``STREAM_BYTES`` holds, at least two."""
+    return max(2, STREAM_BYTES // (2 * n_params * seeds * ROW_BYTES))
+
+
 def run_estimate(
     config: Config,
     seeds: int,
@@ -280,7 +289,7 @@ def run_estimate(
             # parameters queued for the thread that observes and writes (studies.run.stream):
             # theta and the epoch before, for the waiting observations and the one in work
             parts[f"observations queued ({S} seeds x {P} parameters)"] = (
-                2.0 * (STREAM_DEPTH + 1) * P * S * ROW_BYTES, f["seeds"])
+                (stream_depth(P, S) + 1) * 2.0 * P * S * ROW_BYTES, f["seeds"])
         if probes:  # per-unit events: at most one born_dead per unit, and some died / revived
             parts[f"instrument events ({S} seeds x {U} units)"] = (
                 3.0 * 5 * U * S * ROW_BYTES, f"{f['record']} or {f['seeds']}")

@@ -24,6 +24,10 @@ def atomic_path(path: str | os.PathLike):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    # the writer makes the file anew: on ext4 a file truncated to zero and written again is
+    # flushed to disk when closed (auto_da_alloc; measured 40 ms for a 127 MB metrics.parquet,
+    # against 0.5 ms for a new file), and every writer here opens its path truncating it
+    os.unlink(tmp)
     try:
         yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions

@@ -93,32 +93,51 @@ def config_columns(config: Config) -> dict:
     }
 
 
+def recording_groups(recorder: Recorder, chunk_rows: int = CHUNK_ROWS) -> list[tuple[int, int]]:
+    """The recordings ``[first, last)`` the metrics table writes as one chunk, in order.
+
+    Consecutive recordings while their rows fit in ``chunk_rows`` (one at least), and a group
+    also ends before a gap of more than 1% of the recorded epochs: where recordings are sparse
+    (late in a log schedule) each is written as soon as it is made, so a stream that writes
+    during training (``studies.run.stream``) has little left to write when training ends.
+    """
+    layers, _ = recorder.wide_layout()
+    epochs = recorder.epochs
+    per_recording = max(1, recorder.seeds.size * len(layers))
+    step = max(1, chunk_rows // per_recording)
+    gap = max(1, int(epochs[-1]) // 100) if epochs.size else 1
+    groups, first = [], 0
+    for r in range(epochs.size):
+        if r + 1 - first >= step or r + 1 == epochs.size or epochs[r + 1] - epochs[r] > gap:
+            groups.append((first, r + 1))
+            first = r + 1
+    return groups
+
+
 def metrics_chunks(recorder: Recorder, columns: dict, chunk_rows: int = CHUNK_ROWS,
-                   first: int = 0, last: int | None = None) -> Iterator[pa.Table]:
-    """The metrics table of the recordings ``first:last`` in chunks of at most ``chunk_rows``
-    rows: as many whole recordings as fit, or one recording in seed chunks when it alone does
-    not fit (at least one seed a chunk).
+                   groups: list[tuple[int, int]] | None = None) -> Iterator[pa.Table]:
+    """The metrics table in chunks of at most ``chunk_rows`` rows: a chunk per group of
+    recordings (``recording_groups``, or ``groups``), or a recording in seed chunks when it
+    alone does not fit (at least one seed a chunk). No recordings: one table with no rows.
 
     Columns: ``columns`` (one value each for the whole run: the configuration), then seed,
     epoch, layer and one per metric (``Recorder.wide``, rows by epoch, seed, layer), null where
     a metric does not apply to the layer or its value is nan.
     """
-    layers, _ = recorder.wide_layout()
-    R, S = recorder.epochs.size, recorder.seeds.size
-    last = R if last is None else min(last, R)
-    if first >= last:
+    groups = recording_groups(recorder, chunk_rows) if groups is None else groups
+    if not groups:
         yield metrics_table(recorder.wide(0, 0, 0, 0), columns)  # no rows, every column
         return
-    per_recording = max(1, S * len(layers))
-    if per_recording <= chunk_rows:
-        step = chunk_rows // per_recording
-        for r in range(first, last, step):
-            yield metrics_table(recorder.wide(first=r, last=min(r + step, last)), columns)
-        return
+    layers, _ = recorder.wide_layout()
+    S = recorder.seeds.size
     seeds = max(1, chunk_rows // max(len(layers), 1))
-    for r in range(first, last):
-        for lo in range(0, S, seeds):
-            yield metrics_table(recorder.wide(lo, lo + seeds, r, r + 1), columns)
+    for first, last in groups:
+        if S * len(layers) <= chunk_rows:
+            yield metrics_table(recorder.wide(first=first, last=last), columns)
+            continue
+        for r in range(first, last):
+            for lo in range(0, S, seeds):
+                yield metrics_table(recorder.wide(lo, lo + seeds, r, r + 1), columns)
 
 
 def metrics_table(wide: dict, columns: dict) -> pa.Table:

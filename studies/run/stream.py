@@ -17,11 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from diagnostics.monitor import Monitor
-from studies.run.estimate import STREAM_DEPTH
-from studies.run.outputs import CHUNK_ROWS, metrics_chunks, write_metrics
+from studies.run.estimate import stream_depth
+from studies.run.outputs import CHUNK_ROWS, metrics_chunks, recording_groups, write_metrics
 
 Array = np.ndarray
-DEPTH = STREAM_DEPTH  # observations waiting for the worker at most (each holds parameter copies)
 _DONE, _ABORT = object(), object()
 
 
@@ -49,7 +48,8 @@ class StreamedMonitor:
                  metrics_format: str = "parquet", chunk_rows: int = CHUNK_ROWS):
         self.monitor, self.path = monitor, Path(path)
         self._columns, self._format, self._rows = columns, metrics_format, chunk_rows
-        self._queue: queue.Queue = queue.Queue(maxsize=DEPTH)
+        depth = stream_depth(monitor.layout.n_params, monitor.seeds.size)
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._write, name="metrics-writer", daemon=True)
@@ -119,25 +119,26 @@ class StreamedMonitor:
 
     def _tables(self):
         """The table's chunks, each as soon as the recordings it holds are made."""
-        m, done = self.monitor, 0  # recordings [0, done) are final
-        R = m.epochs.size
+        m = self.monitor
         index = {int(e): r for r, e in enumerate(m.epochs)}
-        step = max(1, self._rows // max(1, m.seeds.size * len(m.wide_layout()[0])))
-        any_table = False
+        groups = recording_groups(m, self._rows)  # as write_metrics afterwards: the same file
+        made = 0  # recordings [0, made) are final
         while True:
             item = self._queue.get()
             if item is _ABORT or self._stop.is_set():
                 raise _Aborted()
             if item is _DONE:
-                break
-            epoch, theta, alive, prev = item
-            m.observe(epoch, theta, alive, prev)
-            made = index[int(epoch)] + 1  # an epoch not observed (every seed diverged) is empty
-            if made - done >= step:
-                yield from self._checked(metrics_chunks(m, self._columns, self._rows, done, made))
-                any_table, done = True, made
-        if done < R or not any_table:
-            yield from self._checked(metrics_chunks(m, self._columns, self._rows, done, R))
+                made = m.epochs.size  # the rest was not observed (no seed left, or settled)
+            else:
+                epoch, theta, alive, prev = item
+                m.observe(epoch, theta, alive, prev)
+                made = index[int(epoch)] + 1  # an epoch skipped (every seed diverged) is empty
+            ready = [g for g in groups if g[1] <= made]
+            groups = groups[len(ready):]
+            if ready:
+                yield from self._checked(metrics_chunks(m, self._columns, self._rows, ready))
+            if item is _DONE:
+                return
 
     def _checked(self, tables):
         for table in tables:
