@@ -92,13 +92,25 @@ class Recorder:
         self._index = {int(e): r for r, e in enumerate(self.epochs)}
         names = select_probes(record)
         self.rows = probe_rows(self.acts, names)  # (layer, probe); layer 0 = whole network
-        self.values = np.full((self.epochs.size, len(self.rows), self.seeds.size), np.nan)
+        self._values: Array | None = None  # (recordings, rows, seeds); made when first used
         self.track_events = "dead_fraction" in names or "network_dead" in names
         self._rect_layers = [l for l in range(L) if self.acts[l].rectifier]
         self._dead: dict[int, Array] = {}  # layer -> (units, S) state at the previous recording
         self._first = 0  # the epoch of the first recording (its dead units were born dead)
         self._events: list[tuple[Array, ...]] = []
         self.seconds = 0.0  # time spent observing, to measure the monitor's own cost
+
+    @property
+    def values(self) -> Array:
+        """``(recordings, rows, seeds)`` probe values, nan where nothing was recorded.
+
+        Allocated at the first use, not with the recorder: on the thread that observes (a
+        second one, in ``actdiag train``), where filling the pages costs training nothing.
+        """
+        if self._values is None:
+            shape = (self.epochs.size, len(self.rows), self.seeds.size)
+            self._values = np.full(shape, np.nan)
+        return self._values
 
     @staticmethod
     def _columns(alive: Array) -> slice | Array:

@@ -11,8 +11,9 @@ scaling      wide and deep networks (2-W-W-1 for W = 4, 16, 64, 256; ten hidden 
              installed, the same SGD written with torch.bmm over the seed axis (one thread).
 compile      numba's compile time from scratch, from its on-disk cache, and in memory.
 instruments  the question's program (ReLU, 1000 epochs) at S = 10,000 with every instrument on
-             the default schedule, then its tables written (metrics.parquet, events.csv),
-             divided by the same run with none; interleaved, median ratio.
+             the default schedule and its tables written (metrics.parquet, events.csv), as
+             actdiag train does it (on a second thread) and all in one thread, divided by the
+             same run with none: wall and CPU time; interleaved, median ratio.
 executor     the cells of the default report (every study), no cache, run in this process and
              then on local worker processes (one per core): wall times and the speed-up. Takes
              as long as two reports (about a quarter of that with --quick).
