@@ -747,7 +747,8 @@ def _swap(x, j, k):
 @njit(cache=True, error_model="numpy", nogil=True)  # other threads run while it trains
 def run(theta_b, state_b, cols_b, seeds_b, alive_b, epoch_b, settled_b, e_end, stop_settled,
         shapes, w_off, b_off, uo, ui, acts, opt, decay, updated, shuffle, size, c, levels,
-        thr_j, hyper64, XT, YT, rec_row, loss_hist, first_below, min_loss, diverged, final_loss):
+        thr_j, hyper64, XT, YT, rec_row, loss_hist, first_below, min_loss, diverged, final_loss,
+        snap, snap_on):
     """Train every block from its own epoch ``epoch_b[k]`` up to ``e_end``.
 
     Per block k: parameters ``theta_b[k] (P, Sb)``, optimizer state ``state_b[k] (K, P, Sb)``,
@@ -757,6 +758,8 @@ def run(theta_b, state_b, cols_b, seeds_b, alive_b, epoch_b, settled_b, e_end, s
     history, first epoch at or below each level, min/final loss and divergence epoch are written
     per ensemble index. With ``stop_settled`` a block stops after the first epoch at which each
     of its live seeds has converged or is frozen (see ``train``); ``settled_b[k]`` gets that epoch.
+    With ``snap_on``, ``snap (P, S)`` gets each live seed's parameters as they are before its
+    epoch ``e_end`` (what a monitor compares the epoch's update with), by ensemble index.
     """
     nb, P, Sb = theta_b.shape
     L = shapes.shape[0]
@@ -799,6 +802,10 @@ def run(theta_b, state_b, cols_b, seeds_b, alive_b, epoch_b, settled_b, e_end, s
             for p in range(P):
                 for s in range(n):
                     prev[p, s] = theta[p, s]
+            if snap_on and e == e_end:
+                for p in range(P):
+                    for s in range(n):
+                        snap[p, cols[s]] = theta[p, s]
             for s in range(n):
                 loss[s] = c[K_ZERO]
                 moved[s] = False
@@ -974,21 +981,28 @@ class Blocks:
         self.min_loss = np.full(S, np.inf)
         self.diverged = np.full(S, -1, dtype=np.int64)
         self.final_loss = np.full(S, np.nan)
+        self._no_snapshot = np.zeros((1, 1), dtype)
 
-    def run(self, e_end: int, stop_settled: bool = False) -> None:
-        """Train every block up to epoch ``e_end`` (with ``stop_settled``: or until settled)."""
+    def run(self, e_end: int, stop_settled: bool = False, snapshot: Array | None = None) -> None:
+        """Train every block up to epoch ``e_end`` (with ``stop_settled``: or until settled);
+        ``snapshot (P, S)``: filled with the live seeds' parameters before epoch ``e_end``."""
+        snap = self._no_snapshot if snapshot is None else snapshot
         run(self.theta, self.state, self.cols, self.seeds, self.alive, self.epoch, self.settled,
             int(e_end), bool(stop_settled), self.shapes, self.w_off, self.b_off, self.uo,
             self.ui, self.acts, self.opt, self.decay, self.updated, self.shuffle, self.size,
             self.c, self.levels, self.thr_j, self.hyper64, self.XT, self.YT, self.rec_row,
-            self.loss_hist, self.first_below, self.min_loss, self.diverged, self.final_loss)
+            self.loss_hist, self.first_below, self.min_loss, self.diverged, self.final_loss,
+            snap, snapshot is not None)
 
     def live(self) -> tuple[Array, Array]:
         """``(theta (P, S_alive), alive)``: parameters of the live seeds, in ensemble order."""
         if int(self.alive.sum()) == self.S:  # no seed diverged: blocks hold seeds in order
-            P, S = self.P, self.S
-            theta = self.theta.transpose(1, 0, 2).reshape(P, -1)[:, :S]
-            return theta.copy(), np.arange(S)  # a copy even where reshape gave a view
+            P, S, sb = self.P, self.S, self.theta.shape[2]
+            theta = np.empty((P, S), dtype=self.theta.dtype)
+            for k in range(self.theta.shape[0]):  # one copy, block by block
+                lo, hi = k * sb, min(S, (k + 1) * sb)
+                theta[:, lo:hi] = self.theta[k, :, : hi - lo]
+            return theta, np.arange(S)
         cols = np.concatenate([self.cols[k, : self.alive[k]] for k in range(len(self.alive))])
         theta = np.concatenate(
             [self.theta[k, :, : self.alive[k]] for k in range(len(self.alive))], axis=1

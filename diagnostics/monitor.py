@@ -82,9 +82,13 @@ class Recorder:
         seeds: the run's seeds (the order of the ensemble).
         epochs: the epochs to record (0 = at initialisation), sorted.
         record: ``all`` or a comma list of groups and probe names.
+        keep: keep every recording (``values``, ``tidy``, ``metric``, ``wide``); False holds
+            each recording only until ``release`` (a writer that streams them to a file, as
+            ``actdiag train``), so memory does not grow with the number of recordings.
     """
 
-    def __init__(self, acts, seeds: Iterable[int], epochs: Array, record: str | Iterable[str]):
+    def __init__(self, acts, seeds: Iterable[int], epochs: Array, record: str | Iterable[str],
+                 keep: bool = True):
         self.acts = list(acts)
         L = len(self.acts)
         self.seeds = np.asarray(list(seeds), dtype=np.int64)
@@ -92,7 +96,10 @@ class Recorder:
         self._index = {int(e): r for r, e in enumerate(self.epochs)}
         names = select_probes(record)
         self.rows = probe_rows(self.acts, names)  # (layer, probe); layer 0 = whole network
+        self.keep = keep
         self._values: Array | None = None  # (recordings, rows, seeds); made when first used
+        self._held: dict[int, Array] = {}  # keep=False: recording -> (rows, seeds) until released
+        self._released = 0  # keep=False: recordings [0, _released) were released
         self.track_events = "dead_fraction" in names or "network_dead" in names
         self._rect_layers = [l for l in range(L) if self.acts[l].rectifier]
         self._dead: dict[int, Array] = {}  # layer -> (units, S) state at the previous recording
@@ -107,10 +114,32 @@ class Recorder:
         Allocated at the first use, not with the recorder: on the thread that observes (a
         second one, in ``actdiag train``), where filling the pages costs training nothing.
         """
+        if not self.keep:
+            raise ValueError("this recorder keeps each recording only until it is written "
+                             "(keep=False): read the metrics file")
         if self._values is None:
             shape = (self.epochs.size, len(self.rows), self.seeds.size)
             self._values = np.full(shape, np.nan)
         return self._values
+
+    def recording(self, r: int) -> Array:
+        """``(rows, seeds)`` values of recording ``r`` (an index into ``epochs``), nan where
+        nothing was recorded; written in place by the passes."""
+        if self.keep:
+            return self.values[r]
+        if r < self._released:
+            raise ValueError(f"recording {r} (epoch {self.epochs[r]}) was released")
+        held = self._held.get(r)
+        if held is None:
+            held = self._held[r] = np.full((len(self.rows), self.seeds.size), np.nan)
+        return held
+
+    def release(self, last: int) -> None:
+        """With ``keep=False``, drop recordings ``[0, last)`` (their rows were written)."""
+        if not self.keep:
+            for r in [r for r in self._held if r < last]:
+                del self._held[r]
+            self._released = max(self._released, last)
 
     @staticmethod
     def _columns(alive: Array) -> slice | Array:
@@ -123,7 +152,7 @@ class Recorder:
     def record(self, epoch: int, net: NetworkRecord, alive: Array) -> None:
         """Apply the selected probes to one full pass; ``alive`` (increasing ensemble indices)
         maps its seeds to columns."""
-        values = self.values[self._index[int(epoch)]]  # (rows, S)
+        values = self.recording(self._index[int(epoch)])  # (rows, S)
         cols = self._columns(alive)
         layers = net.layers
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # 0/0 -> nan, quietly
@@ -193,8 +222,14 @@ class Recorder:
         mi = {name: i for i, name in enumerate(metrics)}
         n, r, Ly, M = hi - lo, last - first, len(layers), len(metrics)
         block = np.full((M, r, n, Ly), np.nan)
-        for k, (layer, name) in enumerate(self.rows):
-            block[mi[name], :, :, li[layer]] = self.values[first:last, k, lo:hi]
+        if self.keep:  # every recording at once
+            for k, (layer, name) in enumerate(self.rows):
+                block[mi[name], :, :, li[layer]] = self.values[first:last, k, lo:hi]
+        else:  # a few held recordings (a chunk of a stream)
+            for j in range(r):
+                values = self.recording(first + j)
+                for k, (layer, name) in enumerate(self.rows):
+                    block[mi[name], j, :, li[layer]] = values[k, lo:hi]
         block = block.reshape(M, r * n * Ly)
         cols = {"seed": np.tile(np.repeat(self.seeds[lo:hi], Ly), r),
                 "epoch": np.repeat(self.epochs[first:last], n * Ly),
@@ -239,6 +274,7 @@ class Monitor(Recorder):
         record: ``all`` or a comma list of groups (grad_norm, dead, saturation, weights, preact,
             loss) and probe names.
         every: a schedule (``diagnostics.schedules``), default ``log:100``.
+        keep: keep every recording (default); False: only until ``release`` (see ``Recorder``).
         compiled: run the pass compiled (``diagnostics.probe_kernel``, the default) where it
             supports the configuration, else the numpy pass (``full_gradient`` and the probes of
             ``diagnostics.probes``: the reference). A subclass that overrides ``record`` gets
@@ -253,13 +289,14 @@ class Monitor(Recorder):
         record: str | Iterable[str] = "all",
         every: str | int | Schedule = DEFAULT_EVERY,
         compiled: bool = True,
+        keep: bool = True,
     ):
         self.config = config
         self.layout = Layout(config.layers)
         L = self.layout.n_layers
         acts = [config.hidden_activation] * (L - 1) + [config.out_activation]
         epochs = np.union1d([0], schedule(every, config.epochs, first=0)).astype(np.int64)
-        super().__init__(acts, seeds, epochs, record)
+        super().__init__(acts, seeds, epochs, record, keep)
         self.X, self.Y = data.X, data.Y
         self._ws: dict[int, Workspace] = {}  # a workspace per chunk size in use
         from .probe_kernel import ProbePass  # numba, imported when a monitor is made
@@ -295,7 +332,7 @@ class Monitor(Recorder):
 
     def _observe(self, epoch: int, theta: Array, alive: Array, prev: Array | None) -> None:
         if self._pass is not None:
-            values = self.values[self._index[int(epoch)]]  # (rows, S), written in place
+            values = self.recording(self._index[int(epoch)])  # (rows, S), written in place
             dead = self._pass(theta, prev, alive, values, masks=self.track_events)
             if dead is not None:
                 self._update_events(epoch, dead, alive)

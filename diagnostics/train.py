@@ -470,33 +470,33 @@ def _compiled_loop(config, data, theta0, seeds, rec, levels, watch, monitor, pro
         monitor.observe(0, theta, alive, None)
     epochs_run = E
 
-    def advance(e: int) -> bool:
+    def advance(e: int, snapshot: Array | None = None) -> bool:
         """Bring every block to epoch e; with until_settled, True once all have settled (and
-        then every block is at the epoch where the last one settled: ``epochs_run``)."""
+        then every block is at the epoch where the last one settled: ``epochs_run``).
+        ``snapshot``: filled by whichever call runs a block's epoch e (see ``Blocks.run``)."""
         nonlocal epochs_run
-        blocks.run(e, stop_settled=until_settled)
+        blocks.run(e, stop_settled=until_settled, snapshot=snapshot)
         if not until_settled:
             return False
         if (blocks.settled >= 0).all():
             epochs_run = int(blocks.epoch.max())
-            blocks.run(epochs_run)  # blocks that settled earlier catch up (still settled)
+            blocks.run(epochs_run, snapshot=snapshot)  # blocks settled earlier catch up
             return True
-        blocks.run(e)  # blocks that settled within this segment catch up
+        blocks.run(e, snapshot=snapshot)  # blocks that settled within this segment catch up
         return False
 
     for stop in sorted(stops):
-        if stop in watch and stop > 1:  # the monitor also reads the epoch before
-            if advance(stop - 1):
-                break
-            prev, prev_alive = blocks.live()
-        settled = advance(stop)
+        # the monitor also reads the parameters of the epoch before: the kernel copies them
+        # out as it starts epoch `stop`, by ensemble index
+        snap = np.empty_like(theta0) if stop in watch and stop > 1 else None
+        settled = advance(stop, snap)
         if stop in watch and epochs_run >= stop:
             theta, alive = blocks.live()
             if alive.size:
                 if stop == 1:
                     prev = theta0[:, alive]
-                elif prev_alive.size != alive.size:  # seeds diverged in the last epoch
-                    prev = prev[:, np.isin(prev_alive, alive)]
+                else:  # seeds that diverged in this epoch are no longer among the alive
+                    prev = snap if alive.size == snap.shape[1] else snap[:, alive]
                 monitor.observe(stop, theta, alive, prev)
         if progress is not None:
             progress(min(stop, epochs_run))

@@ -40,7 +40,8 @@ def instruments_overhead(S: int, epochs: int, repeats: int) -> dict:
         if kind == "bare":
             train(config, data, S, loss_epochs=[epochs])
         else:
-            monitor = Monitor(config, data, range(S), "all", DEFAULT_EVERY)
+            monitor = Monitor(config, data, range(S), "all", DEFAULT_EVERY,
+                              keep=kind == "inline")  # actdiag train keeps none
             if kind == "streamed":
                 with StreamedMonitor(monitor, tmp / "metrics.parquet", columns) as observer:
                     train(config, data, S, loss_epochs=[epochs], monitor=observer)

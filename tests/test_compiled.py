@@ -194,6 +194,32 @@ def test_loss_schedule_thresholds_and_monitor_match():
         np.testing.assert_array_equal(col, b.events()[key])
 
 
+@pytest.mark.parametrize("case", ["diverging", "settling"])
+def test_monitor_reads_the_same_epochs_in_both_engines(case, monkeypatch):
+    """The compiled engine hands the monitor the parameters before each recorded epoch from
+    inside the kernel (update_ratio): the same values as the numpy engine's copies, with seeds
+    diverging in recorded epochs and with blocks that settle and catch up (relu: exact)."""
+    monkeypatch.setattr(train_module, "_BLOCK_OVERRIDE", 8)  # several blocks
+    if case == "diverging":
+        cfg = PRESETS["question"].replace(output_activation="identity", lr=0.1, epochs=40)
+        seeds, kw = list(range(30)), {}
+    else:
+        cfg, seeds, kw = SETTLING, SETTLING_SEEDS, {"until_settled": True}
+    monitors, results = {}, {}
+    for engine in ENGINES:
+        monitors[engine] = Monitor(cfg, question_data(), seeds, record="all", every="every:1")
+        results[engine] = train(cfg, question_data(), seeds, engine=engine,
+                                monitor=monitors[engine], **kw)
+    if case == "diverging":
+        assert len(set(results["compiled"].diverged_epoch) - {-1}) > 1
+    else:
+        assert results["compiled"].epochs_run == results["numpy"].epochs_run < cfg.epochs
+    a, b = monitors["compiled"], monitors["numpy"]
+    ratio = [k for k, (_, name) in enumerate(a.rows) if name == "update_ratio"]
+    assert np.isfinite(a.values[1:, ratio]).any()
+    np.testing.assert_array_equal(a.values, b.values)
+
+
 # ---- seed independence -----------------------------------------------------------------------
 
 

@@ -5,6 +5,7 @@ really stores, and train's default loss history is bounded."""
 
 from __future__ import annotations
 
+import shutil
 import sys
 
 import numpy as np
@@ -18,9 +19,9 @@ from diagnostics.data import question_data
 from diagnostics.monitor import Monitor, Recorder
 from diagnostics.presets import PRESETS
 from diagnostics.train import train
-from studies.cli import build_parser
+from studies.cli import build_parser, main
 from studies.cli.train import plan
-from studies.run.estimate import run_estimate
+from studies.run.estimate import check_disk, run_estimate
 from studies.run.files import write_arrow_csv, write_parquet_chunks
 from studies.run.outputs import (
     config_columns,
@@ -31,6 +32,7 @@ from studies.run.outputs import (
     write_loss,
     write_metrics,
 )
+from studies.run.stream import StreamedMonitor
 
 DATA = question_data()
 KEYS = ["seed", "epoch", "layer"]
@@ -156,14 +158,28 @@ def test_chunked_writers_are_atomic(tmp_path):
     assert pd.read_csv(tmp_path / "q.csv")["s"].tolist() == ["a,b"]
 
 
-def test_estimate_of_train_counts_the_stored_arrays(run):
+def test_estimate_of_train_counts_the_stored_arrays(run, tmp_path, monkeypatch):
     result, m = run
+    rows = 2 * len(SEEDS) * 4  # a writer chunk of two recordings (seeds x layers 0..3)
+    monkeypatch.setattr(sys.modules["studies.run.estimate"], "WRITER_ROWS", rows)
+    held = Monitor(m.config, DATA, SEEDS, record="all", every="every:1", keep=False)
     est = run_estimate(result.config, result.seeds.size, n_samples=6, n_columns=3,
-                       loss_rows=result.loss_epochs.size, record_rows=m.epochs.size,
-                       probes=13, record_values=len(m.rows), streamed=True)
+                       loss_rows=result.loss_epochs.size, record_rows=held.epochs.size,
+                       probes=13, record_values=len(held.rows), streamed=True)
     parts = {k.split(" (")[0]: b for k, (b, _) in est.parts.items()}
     assert parts["the loss history"] == result.loss.nbytes
-    assert parts["instruments"] == m.values.nbytes
+    # as actdiag train: recordings are held only until written, at most a chunk's and one more
+    most, release = [], held.release
+    held.release = lambda last: (most.append(len(held._held)), release(last))
+    with StreamedMonitor(held, tmp_path / "m.parquet", config_columns(m.config),
+                         chunk_rows=rows) as observer:
+        train(m.config, DATA, SEEDS, monitor=observer)
+    one = len(held.rows) * len(SEEDS) * 8  # bytes of one recording
+    assert len(most) == held.epochs.size // 2 + 1 and max(most) == 2
+    assert max(most) * one <= parts["instruments not yet written"] == 3 * one
+    assert held._held == {}
+    with pytest.raises(ValueError, match="keep=False"):
+        held.metric("loss")  # values are not kept: the file has them
 
 
 def _plan(*argv):
@@ -190,3 +206,25 @@ def test_default_loss_history_is_bounded(monkeypatch):
     assert res.loss.shape == (res.loss_epochs.size, 3) and res.loss_epochs[-1] == 20
     with pytest.raises(ValueError, match="1..20"):
         train(cfg, DATA, 3, loss_epochs=[0, 5])
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_disk_estimate_bounds_the_files_and_refuses_what_cannot_fit(tmp_path, fmt, monkeypatch):
+    out = tmp_path / "run"
+    argv = ["--seeds", 40, "--epochs", 60, "--record", "all", "--metrics-format", fmt,
+            "--out", out]
+    p = _plan(*argv)
+    main(["train", *map(str, argv), "--quiet"])
+    files = {f.name: f.stat().st_size for f in out.iterdir()}
+    need = check_disk(out, seeds=40, loss_rows=p["loss_epochs"].size,
+                      record_rows=len(p["record_epochs"]) + 1, record_values=30, wide_rows=4,
+                      metrics_format=fmt, flags={"record": "R", "loss": "L", "seeds": "S"})
+    written = files[f"metrics.{fmt}"] + files["loss.csv"]
+    assert written <= need <= 4 * written  # an upper bound, not a wild one
+    free = type("usage", (), {"free": int(need)})()
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: free)
+    with pytest.raises(ValueError) as err:  # 90% of the free space is the limit
+        _plan(*argv[:-1], tmp_path / "new" / "folder")
+    msg = str(err.value)
+    assert "\n" not in msg and f"metrics.{fmt}" in msg and "--record-every" in msg
+    assert str(tmp_path) in msg and not (tmp_path / "new").exists()

@@ -29,8 +29,8 @@ def _inline(config, fmt, path, chunk_rows, seeds=SEEDS, **kw):
     return result, m
 
 
-def _streamed(config, fmt, path, chunk_rows, seeds=SEEDS, **kw):
-    m = Monitor(config, DATA, seeds, record="all", every="every:3")
+def _streamed(config, fmt, path, chunk_rows, seeds=SEEDS, keep=True, **kw):
+    m = Monitor(config, DATA, seeds, record="all", every="every:3", keep=keep)
     with StreamedMonitor(m, path, config_columns(config), fmt, chunk_rows) as observer:
         result = train(config, DATA, seeds, monitor=observer, **kw)
     return result, m
@@ -39,11 +39,17 @@ def _streamed(config, fmt, path, chunk_rows, seeds=SEEDS, **kw):
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])
 @pytest.mark.parametrize("engine", ["compiled", "numpy"])
 @pytest.mark.parametrize("chunk_rows", [9, 100, 10**6])  # a seed chunk, some recordings, all
-def test_streamed_file_and_values_equal_writing_afterwards(tmp_path, fmt, engine, chunk_rows):
+@pytest.mark.parametrize("keep", [True, False])  # False: recordings dropped once written
+def test_streamed_file_and_values_equal_writing_afterwards(tmp_path, fmt, engine, chunk_rows,
+                                                           keep):
     a_res, a = _inline(DIVERGING, fmt, tmp_path / f"a.{fmt}", chunk_rows, engine=engine)
-    b_res, b = _streamed(DIVERGING, fmt, tmp_path / f"b.{fmt}", chunk_rows, engine=engine)
+    b_res, b = _streamed(DIVERGING, fmt, tmp_path / f"b.{fmt}", chunk_rows, engine=engine,
+                         keep=keep)
     assert (a_res.diverged_epoch > 0).any()  # rows that end early are part of the comparison
-    np.testing.assert_array_equal(a.values, b.values)  # the same pass on the same parameters
+    if keep:
+        np.testing.assert_array_equal(a.values, b.values)  # the same pass, same parameters
+    else:
+        assert b._held == {}  # every recording written and dropped
     for key, col in a.events().items():
         np.testing.assert_array_equal(col, b.events()[key])
     assert (tmp_path / f"a.{fmt}").read_bytes() == (tmp_path / f"b.{fmt}").read_bytes()

@@ -31,6 +31,7 @@ from studies.cli.options import (
 )
 from studies.run.estimate import (
     Estimate,
+    check_disk,
     checked_schedule,
     run_estimate,
     schedule_count,
@@ -350,6 +351,13 @@ def plan(args: argparse.Namespace) -> dict:
     loss_epochs = checked_schedule(loss_spec, E, first=1, flag="--loss-every")
     record_epochs = checked_schedule(record_every, E, flag="--record-every")
     out = _check_out(args.out)
+    check_disk(out if out is not None else Path("runs"), seeds=n_seeds, loss_rows=loss_rows,
+               record_rows=record_rows if probes else 0, record_values=values,
+               wide_rows=len({layer for layer, _ in probe_rows(acts, select_probes(record_spec))})
+               if probes else 0, metrics_format=args.metrics_format,
+               flags={"record": "--record-every or --record", "loss": "--loss-every",
+                      "seeds": "--seeds"},
+               record_spec=f"--record-every {record_every}", loss_spec=f"--loss-every {loss_spec}")
     return dict(config=config, data_spec=data_spec, data=data, seeds=seeds, loss_spec=loss_spec,
                 loss_epochs=loss_epochs, record_spec=record_spec, record_every=record_every,
                 record_epochs=record_epochs, out=out, estimate=estimate)
@@ -413,7 +421,8 @@ def run(args: argparse.Namespace) -> int:
     config, seeds = p["config"], p["seeds"]
     monitor = (
         Monitor(config, p["data"], seeds, p["record_spec"],
-                Schedule.at(*p["record_epochs"]) if len(p["record_epochs"]) else Schedule.never())
+                Schedule.at(*p["record_epochs"]) if len(p["record_epochs"]) else Schedule.never(),
+                keep=False)  # each recording is held until its rows are written
         if p["record_spec"] is not None else None
     )
     out, made = p["out"], []

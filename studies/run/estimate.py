@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from diagnostics.config import Config
 from diagnostics.schedules import SCHEDULE_FORMS, Schedule, schedule
@@ -194,6 +196,47 @@ class Estimate:
             )
 
 
+# the files of a train run, per value or row (upper bounds, measured on --record all of the
+# question's network: metrics.parquet 127 MB for 22.8 M values in 3.0 M rows, snappy hardly
+# compresses float64; a float as text is at most 24 characters and a comma)
+PARQUET_VALUE_BYTES = 8
+CSV_VALUE_BYTES = 25
+METRICS_ROW_BYTES = {"parquet": 4, "csv": 80}  # keys and configuration of a row
+LOSS_ROW_BYTES = 45  # seed, epoch, loss in loss.csv
+DISK_FRACTION = 0.9  # of the free space on the output's file system
+
+
+def check_disk(where: Path, *, seeds: int, loss_rows: int, record_rows: int,
+               record_values: int, wide_rows: int, metrics_format: str, flags: dict,
+               record_spec: str = "", loss_spec: str = "") -> float:
+    """Refuse, in one line, a train run whose files would not fit the free disk space; return
+    their estimated size in bytes. ``wide_rows``: rows of the metrics table per seed and
+    recording (its layers); ``where``: the output folder (it need not exist yet); the specs
+    name the schedules in the message."""
+    per_value = PARQUET_VALUE_BYTES if metrics_format == "parquet" else CSV_VALUE_BYTES
+    parts = {
+        f"metrics.{metrics_format} ({record_rows} recordings{record_spec and ' of ' + record_spec}"
+        f" x {seeds} seeds x {record_values} values)": (
+            1.0 * record_rows * seeds * (record_values * per_value
+                                         + wide_rows * METRICS_ROW_BYTES[metrics_format]),
+            flags["record"]),
+        f"loss.csv ({loss_rows} epochs{loss_spec and ' of ' + loss_spec} x {seeds} seeds)": (
+            1.0 * loss_rows * seeds * LOSS_ROW_BYTES, flags["loss"]),
+    }
+    need = sum(b for b, _ in parts.values())
+    existing = Path(where).absolute()
+    while not existing.exists():
+        existing = existing.parent
+    free = shutil.disk_usage(existing).free
+    if need > DISK_FRACTION * free:
+        what, (b, reduce) = max(parts.items(), key=lambda kv: kv[1][0])
+        raise ValueError(
+            f"this run writes about {human_bytes(need)}, mostly {what} ({human_bytes(b)}), more "
+            f"than {DISK_FRACTION:.0%} of the {human_bytes(free)} free on {existing}: reduce "
+            f"{reduce} or {flags['seeds']}")
+    return need
+
+
 def n_params(layers: Sequence[int]) -> int:
     return sum(a * b + b for a, b in zip(layers[:-1], layers[1:], strict=False))
 
@@ -262,10 +305,15 @@ def run_estimate(
     values = probes * (L + 1) if record_values is None else record_values
     if streamed:
         loss_bytes = 1.0 * loss_rows * S * ROW_BYTES  # the history array only
-        record_bytes = 1.0 * record_rows * values * S * ROW_BYTES  # Recorder.values only
+        # the recordings made but not yet written (Recorder keep=False): one writer chunk's
+        # worth and the one being made
+        held = min(record_rows, max(1, WRITER_ROWS // max(1, S * (L + 1))) + 1)
+        record_bytes = 1.0 * held * values * S * ROW_BYTES
+        record_label = f"instruments not yet written ({S} seeds x {held} recordings"
     else:  # the arrays and the long tables built from them
         loss_bytes = 3.0 * loss_rows * S * width * ROW_BYTES
         record_bytes = 3.0 * record_rows * probes * (L + 1) * S * (width + 3) * ROW_BYTES
+        record_label = f"instruments ({S} seeds x {record_rows} epochs"
     parts = {
         f"parameters ({S} seeds x {P} parameters)": (
             14.0 * P * S * ROW_BYTES, f"{f['seeds']} or {f['layers']}"),
@@ -274,8 +322,7 @@ def run_estimate(
         f"the data ({N} samples)": (3.0 * N * n_columns * ROW_BYTES, f["data"]),
         f"the loss history ({S} seeds x {loss_rows} epochs{loss_spec and ' of ' + loss_spec})": (
             loss_bytes, f"{f['loss']} or {f['seeds']}"),
-        f"instruments ({S} seeds x {record_rows} epochs"
-        f"{record_spec and ' of ' + record_spec} x {values} values)": (
+        f"{record_label}{record_spec and ' of ' + record_spec} x {values} values)": (
             record_bytes, f"{f['record']} or {f['seeds']}"),
         f"per-seed outcomes ({S} seeds)": (S * (20 + labels) * ROW_BYTES, f["seeds"]),
     }

@@ -137,6 +137,7 @@ class StreamedMonitor:
             groups = groups[len(ready):]
             if ready:
                 yield from self._checked(metrics_chunks(m, self._columns, self._rows, ready))
+                m.release(ready[-1][1])  # written: a monitor with keep=False drops them
             if item is _DONE:
                 return
 
