@@ -34,7 +34,8 @@ class StreamedMonitor:
     Use as a context manager around ``train``: on leaving it normally the worker finishes the
     queued recordings and the file is moved into place (``path``); on an exception (Ctrl-C
     included) the worker stops and nothing is left at ``path`` but what was there before.
-    Every other use of the monitor (``metric``, ``events``, ...) waits until then.
+    Read the monitor (``events``, ``metric``, ...) only after that: the worker fills it. A
+    monitor made with ``keep=False`` drops each recording once its rows are written.
 
     Args:
         monitor: the monitor to drive (its values fill in as the worker observes).
