@@ -3,7 +3,8 @@
 A ``Monitor`` is handed to ``train(..., monitor=m)``. At each epoch of its schedule (epoch 0, at
 initialisation, is always included) it runs one full pass over the dataset with the current
 parameters, applies the selected probes (``diagnostics.probes``) and stores one value per layer and
-seed in a preallocated array, so memory is fixed by the schedule's length, not the epoch budget.
+seed in an array made at the first recording, so memory is fixed by the schedule's length, not
+the epoch budget (with ``keep=False``, only the recordings not yet written are held).
 It only reads the parameters: training is bit-identical with or without it. The pass is compiled
 by default (``diagnostics.probe_kernel``: the same values, seed block by seed block, without the
 GIL); ``compiled=False`` runs the numpy reference (``network.full_gradient`` and the probes).
