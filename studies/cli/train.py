@@ -333,7 +333,8 @@ def plan(args: argparse.Namespace) -> dict:
     probes = len(select_probes(record_spec)) if record_spec is not None else 0
     L = len(config.layers) - 1
     acts = [config.hidden_activation] * (L - 1) + [config.out_activation]
-    values = len(probe_rows(acts, select_probes(record_spec))) if probes else 0
+    rows = probe_rows(acts, select_probes(record_spec)) if probes else []  # (layer, probe)
+    values = len(rows)
     E = config.epochs
     if loss_spec == "auto":
         loss_spec = "every:1" if n_seeds * E <= AUTO_LOSS_ROWS else "log:500"
@@ -353,8 +354,7 @@ def plan(args: argparse.Namespace) -> dict:
     out = _check_out(args.out)
     check_disk(out if out is not None else Path("runs"), seeds=n_seeds, loss_rows=loss_rows,
                record_rows=record_rows if probes else 0, record_values=values,
-               wide_rows=len({layer for layer, _ in probe_rows(acts, select_probes(record_spec))})
-               if probes else 0, metrics_format=args.metrics_format,
+               wide_rows=len({layer for layer, _ in rows}), metrics_format=args.metrics_format,
                flags={"record": "--record-every or --record", "loss": "--loss-every",
                       "seeds": "--seeds"},
                record_spec=f"--record-every {record_every}", loss_spec=f"--loss-every {loss_spec}")
