@@ -32,13 +32,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from .kernel import (
     ACT_CODES,
     K_N,
     K_NZERO,
     K_ONE,
+    K_SLOPE,
     K_ZERO,
     _backprop_unit,
     _dot4,
@@ -85,6 +89,27 @@ BLOCK_SEEDS = 512  # seeds per block ...
 BLOCK_BYTES = 64 << 20  # ... halved while a block's scratch exceeds this
 
 
+@intrinsic
+def _prefetch(typingctx, ary, i, j):
+    """Ask the cache for the line holding ``ary[i, j]`` (a hint: no effect on any value)."""
+    if not (isinstance(ary, types.Array) and ary.ndim == 2):
+        return None
+
+    def codegen(context, builder, sig, args):
+        aryty = sig.args[0]
+        arr = context.make_array(aryty)(context, builder, args[0])
+        inds = [context.cast(builder, v, t, types.intp)
+                for v, t in zip(args[1:], sig.args[1:], strict=True)]
+        ptr = cgutils.get_item_pointer(context, builder, aryty, arr, inds)
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [ptr.type, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+        builder.call(fn, [ptr, i32(0), i32(3), i32(1)])  # read, keep in all levels, data
+        return context.get_dummy_value()
+
+    return types.void(ary, i, j), codegen
+
+
 # ---- the pass ------------------------------------------------------------------------------------
 # Per layer and seed, the pass keeps running sums in the parameters' dtype, ``ST[k, l, s]``, and
 # counts, ``CT[k, l, s]``; each is added to in numpy's order (rows of ``seed_sum`` in index order,
@@ -96,19 +121,58 @@ N_SUMS = 8
 C_DEAD, C_SATURATED = 0, 1  # dead units, saturated (unit, sample) pairs
 
 
+@njit(cache=True, error_model="numpy")
+def _cheap(code, z, zero, one, slope):
+    """(fn(z), fn'(z)) for identity (0), relu (3) and leaky_relu (4), as
+    ``kernel._forward_last`` computes them."""
+    if code == 3:  # np.maximum(0, z): nan propagates; z > 0
+        return (zero if z <= zero else z), (one if z > zero else zero)
+    if code == 4:  # np.maximum(z, z * slope)
+        y = z * slope
+        return (z if (z >= y or z != z) else y), (one if z > zero else slope)
+    return z, one
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _forward_cheap(code, Z, A, GZ, r, W, p, X, q, sq, k, bo, n, c):
+    """Z[r] = sum_j W[p+j] X[q + j sq] (j = 0..k-1, in order) + W[bo], A[r] = fn(z) and GZ[r] =
+    fn'(z), the last four terms, the bias and fn in one pass, for the activations of
+    ``_cheap``."""
+    j = 0
+    while k - j > 4:
+        _dot4(Z, r, W, p + j, 1, X, q + j * sq, sq, j == 0, n)
+        j += 4
+    m, first = k - j, j == 0
+    zero, one, nz, slope = c[K_ZERO], c[K_ONE], c[K_NZERO], c[K_SLOPE]
+    p0, p1, p2, p3 = _rows4(p + j, 1, m)
+    q0, q1, q2, q3 = _rows4(q + j * sq, sq, m)
+    for s in range(n):
+        z = _tail(first, m, Z[r, s], W[p0, s] * X[q0, s], W[p1, s] * X[q1, s],
+                  W[p2, s] * X[q2, s], W[p3, s] * X[q3, s], nz)
+        z = z + W[bo, s]
+        Z[r, s] = z
+        A[r, s], GZ[r, s] = _cheap(code, z, zero, one, slope)
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def _forward(Wb, ONE, A, Z, GZ, shapes, w_off, b_off, uo, ui, acts, N, n, c):
     """z = sum_i W[o, i] a[i] (i = 0, 1, ...) + b into Z, then a = fn(z) into A and fn'(z)
-    into GZ, every layer, unit and sample (rows unit * N + sample)."""
+    into GZ, every layer, unit and sample (rows unit * N + sample): in the pass that ends the
+    sum for the activations of ``_cheap``, else in a second pass."""
     for l in range(shapes.shape[0]):
-        n_out, n_in = shapes[l, 0], shapes[l, 1]
+        n_out, n_in, code = shapes[l, 0], shapes[l, 1], acts[l]
+        cheap = code == 0 or code == 3 or code == 4
         for o in range(n_out):
             for b in range(N):
                 r = (uo[l] + o) * N + b
+                if cheap:
+                    _forward_cheap(code, Z, A, GZ, r, Wb, w_off[l] + o * n_in, A, ui[l] * N + b,
+                                   N, n_in, b_off[l] + o, n, c)
+                    continue
                 _forward_unit(0, Z, GZ, r, Wb, w_off[l] + o * n_in, A, ui[l] * N + b, N, n_in,
                               b_off[l] + o, n, c)
                 # fn(z * 1 + -0.0): both operations are exact, so this is fn(z)
-                _forward_unit(acts[l], A, GZ, r, ONE, 0, Z, r, 0, 1, 1, n, c)
+                _forward_unit(code, A, GZ, r, ONE, 0, Z, r, 0, 1, 1, n, c)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -134,23 +198,37 @@ def _output_error(A, GZ, DZ, YT, loss, row0, n_last, N, n, c):
 @njit(cache=True, nogil=True, error_model="numpy")
 def _weight_gradient_squares(ST, l, T, DZ, A, uo, ui, n_out, n_in, N, n, c):
     """ST[T_DW, l] = sum over (o, i) of dW^2, dW[o, i] = sum_b dz[o, b] a[i, b] (b in order,
-    four terms per pass; the einsum of ``network.outer_sum``), without storing dW."""
+    four terms per pass, the last eight in one; the einsum of ``network.outer_sum``), without
+    storing dW."""
     zero, nz = c[K_ZERO], c[K_NZERO]
     for o in range(n_out):
         d0 = (uo + o) * N
         for i in range(n_in):
             a0 = (ui + i) * N
             j = 0
-            while N - j > 4:
+            while N - j > 8:
                 _dot4(T, 0, DZ, d0 + j, 1, A, a0 + j, 1, j == 0, n)
                 j += 4
-            m, first, start = N - j, j == 0, o == 0 and i == 0
-            p0, p1, p2, p3 = _rows4(d0 + j, 1, m)
-            q0, q1, q2, q3 = _rows4(a0 + j, 1, m)
-            for s in range(n):
-                g = _tail(first, m, T[0, s], DZ[p0, s] * A[q0, s], DZ[p1, s] * A[q1, s],
-                          DZ[p2, s] * A[q2, s], DZ[p3, s] * A[q3, s], nz)
-                ST[T_DW, l, s] = (zero if start else ST[T_DW, l, s]) + g * g
+            # the last 1..8 terms: k4 of them as _dot4 adds them (_tail with four terms is
+            # _dot4's arithmetic), then the other m as _tail does
+            k4 = 4 if N - j > 4 else 0
+            m, first, start = N - j - k4, j == 0, o == 0 and i == 0
+            e0, e1, e2, e3 = d0 + j, d0 + j + 1, d0 + j + 2, d0 + j + 3
+            f0, f1, f2, f3 = a0 + j, a0 + j + 1, a0 + j + 2, a0 + j + 3
+            p0, p1, p2, p3 = _rows4(d0 + j + k4, 1, m)
+            q0, q1, q2, q3 = _rows4(a0 + j + k4, 1, m)
+            if k4:
+                for s in range(n):
+                    g = _tail(first, 4, T[0, s], DZ[e0, s] * A[f0, s], DZ[e1, s] * A[f1, s],
+                              DZ[e2, s] * A[f2, s], DZ[e3, s] * A[f3, s], nz)
+                    g = _tail(False, m, g, DZ[p0, s] * A[q0, s], DZ[p1, s] * A[q1, s],
+                              DZ[p2, s] * A[q2, s], DZ[p3, s] * A[q3, s], nz)
+                    ST[T_DW, l, s] = (zero if start else ST[T_DW, l, s]) + g * g
+            else:
+                for s in range(n):
+                    g = _tail(first, m, T[0, s], DZ[p0, s] * A[q0, s], DZ[p1, s] * A[q1, s],
+                              DZ[p2, s] * A[q2, s], DZ[p3, s] * A[q3, s], nz)
+                    ST[T_DW, l, s] = (zero if start else ST[T_DW, l, s]) + g * g
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -167,71 +245,95 @@ def _backward(Wb, A, GZ, DZ, ST, T, shapes, w_off, uo, ui, N, n, c):
                                    uo[l] * N + b, N, n_out, GZ, n, c)
 
 
+@njit(cache=True, error_model="numpy")
+def _add4(first, m, acc, zero, t0, t1, t2, t3, nz):
+    """(first ? 0 : acc) + t0 + t1 + t2 + t3, left to right, the terms j >= m replaced by
+    nz = -0.0 (an exact identity of +): four rows of a sum added in one pass, in order."""
+    v = (zero if first else acc) + t0
+    v = v + (t1 if m > 1 else nz)
+    v = v + (t2 if m > 2 else nz)
+    return v + (t3 if m > 3 else nz)
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def _unit_sums(ST, CT, l, Z, GZ, DZ, row0, n_out, N, thr, db, flag, dead, unit0, col, n, c):
     """Over the (unit, sample) rows of layer l (from row0 * N), in order: the sums of z,
     act'(z) and dz^2 and the saturated pairs (|act'(z)| < thr); per unit db = sum_b dz (its
     square summed) and dead = z <= 0 on every sample (counted, and into ``dead[unit0 + o,
-    col:]`` when ``dead`` has rows). Three arrays at most per loop, so that LLVM's run-time
-    overlap checks stay few enough for it to vectorize every loop."""
-    zero = c[K_ZERO]
+    col:]`` when ``dead`` has rows). Up to four rows per pass (``_add4``), and three arrays at
+    most per loop, so that LLVM's run-time overlap checks stay few enough for it to vectorize
+    every loop."""
+    zero, nz = c[K_ZERO], c[K_NZERO]
     sz, sg, sd, sb = ST[T_Z, l], ST[T_GZ, l], ST[T_DZ, l], ST[T_DB, l]
     n_dead, n_sat = CT[C_DEAD, l], CT[C_SATURATED, l]
     for o in range(n_out):
-        for b in range(N):
-            r = (row0 + o) * N + b
+        for b in range(0, N, 4):
+            m = min(4, N - b)
+            r0, r1, r2, r3 = _rows4((row0 + o) * N + b, 1, m)
             first, fb = o == 0 and b == 0, b == 0
             for s in range(n):
-                z = Z[r, s]
-                sz[s] = (zero if first else sz[s]) + z
-                flag[s] = (z <= zero) & (fb or flag[s])
+                z0, z1, z2, z3 = Z[r0, s], Z[r1, s], Z[r2, s], Z[r3, s]
+                sz[s] = _add4(first, m, sz[s], zero, z0, z1, z2, z3, nz)
+                f = (z0 <= zero) & (z1 <= zero) & (z2 <= zero) & (z3 <= zero)  # rows clamped
+                flag[s] = f & (fb or flag[s])
             for s in range(n):
-                g = GZ[r, s]
-                sg[s] = (zero if first else sg[s]) + g
-                n_sat[s] = (0 if first else n_sat[s]) + (abs(g) < thr)
+                g0, g1, g2, g3 = GZ[r0, s], GZ[r1, s], GZ[r2, s], GZ[r3, s]
+                sg[s] = _add4(first, m, sg[s], zero, g0, g1, g2, g3, nz)
+                k = ((abs(g0) < thr) + (m > 1 and abs(g1) < thr) + (m > 2 and abs(g2) < thr)
+                     + (m > 3 and abs(g3) < thr))
+                n_sat[s] = (0 if first else n_sat[s]) + k
             for s in range(n):
-                d = DZ[r, s]
-                sd[s] = (zero if first else sd[s]) + d * d
-                db[s] = (zero if fb else db[s]) + d
+                d0, d1, d2, d3 = DZ[r0, s], DZ[r1, s], DZ[r2, s], DZ[r3, s]
+                sd[s] = _add4(first, m, sd[s], zero, d0 * d0, d1 * d1, d2 * d2, d3 * d3, nz)
+                db[s] = _add4(fb, m, db[s], zero, d0, d1, d2, d3, nz)
         fo = o == 0
         for s in range(n):
             v = db[s]
             sb[s] = (zero if fo else sb[s]) + v * v
             n_dead[s] = (0 if fo else n_dead[s]) + flag[s]
         if dead.shape[0] > 0:
+            out = dead[unit0 + o, col:col + n]
             for s in range(n):
-                dead[unit0 + o, col + s] = flag[s]
+                out[s] = flag[s]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _weight_sums(ST, l, Wb, Pb, has_prev, w0, w1, n, c):
-    """ST[T_W, l] = sum W^2 and ST[T_STEP, l] = sum (W - W_prev)^2 over weight rows w0..w1."""
+def _weight_sums(ST, l, Wb, prev, lo, has_prev, w0, w1, n, c):
+    """ST[T_W, l] = sum W^2 and ST[T_STEP, l] = sum (W - W_prev)^2 over weight rows w0..w1,
+    W_prev read from ``prev`` at the block's columns (from ``lo``)."""
     zero = c[K_ZERO]
+    sw, st = ST[T_W, l], ST[T_STEP, l]
     for p in range(w0, w1):
         first = p == w0
         if has_prev:
+            old = prev[p, lo:lo + n]  # a 1-d view: its index needs no wraparound check
             for s in range(n):
                 w = Wb[p, s]
-                d = w - Pb[p, s]
-                ST[T_W, l, s] = (zero if first else ST[T_W, l, s]) + w * w
-                ST[T_STEP, l, s] = (zero if first else ST[T_STEP, l, s]) + d * d
+                d = w - old[s]
+                sw[s] = (zero if first else sw[s]) + w * w
+                st[s] = (zero if first else st[s]) + d * d
         else:
             for s in range(n):
                 w = Wb[p, s]
-                ST[T_W, l, s] = (zero if first else ST[T_W, l, s]) + w * w
+                sw[s] = (zero if first else sw[s]) + w * w
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _deviation_sums(ST, l, Z, r0, r1, count, mean, n, c):
-    """ST[T_Z_DEV, l] = sum (z - mean)^2 over rows r0..r1, mean = ST[T_Z, l] / count."""
-    zero = c[K_ZERO]
+    """ST[T_Z_DEV, l] = sum (z - mean)^2 over rows r0..r1 (four per pass, ``_add4``), mean =
+    ST[T_Z, l] / count."""
+    zero, nz = c[K_ZERO], c[K_NZERO]
+    dev = ST[T_Z_DEV, l]
     for s in range(n):
         mean[s] = ST[T_Z, l, s] / count
-    for r in range(r0, r1):
+    for r in range(r0, r1, 4):
+        m = min(4, r1 - r)
+        q0, q1, q2, q3 = _rows4(r, 1, m)
         first = r == r0
         for s in range(n):
-            d = Z[r, s] - mean[s]
-            ST[T_Z_DEV, l, s] = (zero if first else ST[T_Z_DEV, l, s]) + d * d
+            u = mean[s]
+            d0, d1, d2, d3 = Z[q0, s] - u, Z[q1, s] - u, Z[q2, s] - u, Z[q3, s] - u
+            dev[s] = _add4(first, m, dev[s], zero, d0 * d0, d1 * d1, d2 * d2, d3 * d3, nz)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -299,6 +401,7 @@ def probe_pass(theta, prev, has_prev, cols, values, dead, XT, YT, shapes, w_off,
     Sb = max(1, min(block, S))
     dtype = theta.dtype
     one, nz = c[K_ONE], c[K_NZERO]
+    line = 64 // theta.itemsize  # values per cache line
     backward, layers, std = False, dead.shape[0] > 0, False
     for k in range(row_code.shape[0]):
         code = row_code[k]
@@ -310,7 +413,6 @@ def probe_pass(theta, prev, has_prev, cols, values, dead, XT, YT, shapes, w_off,
     GZ = np.zeros((rows * N, Sb), dtype=dtype)
     DZ = np.zeros((rows * N, Sb), dtype=dtype)
     Wb = np.zeros((P, Sb), dtype=dtype)
-    Pb = np.zeros((P if has_prev else 1, Sb), dtype=dtype)
     ONE = np.zeros((2, Sb), dtype=dtype)
     T = np.zeros((1, Sb), dtype=dtype)
     ST = np.zeros((N_SUMS, L, Sb), dtype=dtype)
@@ -330,13 +432,15 @@ def probe_pass(theta, prev, has_prev, cols, values, dead, XT, YT, shapes, w_off,
                 A[i * N + b, s] = x
     for lo in range(0, S, Sb):
         n = min(Sb, S - lo)
+        nxt = min(Sb, S - lo - n)  # the next block's seeds, fetched while this one runs
         for p in range(P):
+            src = theta[p, lo:lo + n]
             for s in range(n):
-                Wb[p, s] = theta[p, lo + s]
-        if has_prev:
-            for p in range(P):
-                for s in range(n):
-                    Pb[p, s] = prev[p, lo + s]
+                Wb[p, s] = src[s]
+            for s in range(0, nxt, line):
+                _prefetch(theta, p, lo + n + s)
+            for s in range(0, nxt if has_prev else 0, line):
+                _prefetch(prev, p, lo + n + s)
         _forward(Wb, ONE, A, Z, GZ, shapes, w_off, b_off, uo, ui, acts, N, n, c)
         _output_error(A, GZ, DZ, YT, loss, uo[L - 1], shapes[L - 1, 0], N, n, c)
         if backward:
@@ -346,15 +450,24 @@ def probe_pass(theta, prev, has_prev, cols, values, dead, XT, YT, shapes, w_off,
                 n_out, n_in = shapes[l, 0], shapes[l, 1]
                 _unit_sums(ST, CT, l, Z, GZ, DZ, uo[l], n_out, N, sat[l], db, flag, dead,
                            uo[l] - n_in0, lo, n, c)
-                _weight_sums(ST, l, Wb, Pb, has_prev, w_off[l], w_off[l] + n_out * n_in, n, c)
+                _weight_sums(ST, l, Wb, prev, lo, has_prev, w_off[l], w_off[l] + n_out * n_in, n, c)
                 if std:
                     count = _like(np.float64(n_out * N), one)
                     _deviation_sums(ST, l, Z, uo[l] * N, (uo[l] + n_out) * N, count, mean, n, c)
+        c0 = cols[lo]
+        run = cols[lo + n - 1] - c0 == n - 1  # consecutive columns (every seed alive): a copy
+        for s in range(1, n if run else 0):
+            run &= cols[lo + s] == c0 + s
         for k in range(row_code.shape[0]):
             _probe_row(row_code[k], row_layer[k], ST, CT, A, loss, shapes, uo, has_prev, N, res,
                        n, c)
-            for s in range(n):
-                values[k, cols[lo + s]] = res[s]
+            if run:
+                out = values[k, c0:c0 + n]
+                for s in range(n):
+                    out[s] = res[s]
+            else:
+                for s in range(n):
+                    values[k, cols[lo + s]] = res[s]
 
 
 # ---- the Python side -----------------------------------------------------------------------------
