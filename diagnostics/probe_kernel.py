@@ -8,13 +8,24 @@ sample``, the input units first, as in ``kernel.py`` with ``Bm = N``) live in sm
 that stay in the cache while the forward pass, the backward pass and every selected probe read
 them; the seed loop is innermost, so LLVM vectorizes it. It releases the GIL.
 
+Where the time goes (the pass is bound by the traffic of its rows and a fixed cost per pass):
+while a block runs, the next block's columns of ``theta`` and ``prev`` are prefetched (read
+from memory in 4 KB pieces of each row, they took about 1 of 2.7 ms per recording at 2-4-4-1,
+S = 10^4); rows of arrays addressed at an offset (``theta``, ``prev``, ``values``, ``dead`` at
+the block's columns) are read and written through 1-d views, whose index needs no per-element
+wraparound check (with it, such a loop ran up to twice as long); for identity, relu and
+leaky_relu the activation and its derivative are computed in the pass that ends a unit's sum
+(the other activations take a second pass over z, through the engine's routine); the last eight
+terms of a weight gradient take one pass; the unit and deviation sums add four rows per pass.
+
 Arithmetic is the numpy pass's, operation for operation and in the same order, through the
 compiled engine's own routines (``kernel._forward_unit``, ``_dot4``, ``_tail``,
 ``_backprop_unit``): a pre-activation is the contraction summed in index order, then ``+ b``; the
 activation and its derivative are the engine's (applied to z as ``fn(1 * z + -0.0)``, an exact
-identity); a weight gradient sums its samples in order (as numpy's einsum did in every case
-tested: 1 to 100 samples, 1 to 600 seeds), starting from the first product rather than from 0,
-which can change only the sign of a zero, squared away by the norm; the probes' sums
+identity; ``_cheap`` repeats the engine's selects for identity, relu and leaky_relu); a weight
+gradient sums its samples in order (as numpy's einsum did in every case tested: 1 to 100
+samples, 1 to 600 seeds), starting from the first product rather than from 0, which can change
+only the sign of a zero, squared away by the norm; the probes' sums
 (``network.seed_sum``) add rows in index order starting from 0; norms are the sqrt of those
 sums; means divide by the count in the parameters' dtype, shares (dead, saturated) are counts
 divided in float64, as numpy's bool sums are. So the values are bit-identical to the numpy pass
@@ -78,8 +89,12 @@ PROBE_CODES = {
 }
 DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 
-# Seeds per block, measured (S = 10^4, every probe, prev given, ms per recording, one core of
-# an AVX-512 EPYC with other work running): 2-4-4-1 relu on the question's 4 samples: 64: 4.05,
+# Seeds per block, measured again after the changes above (the pass alone, every probe, prev
+# given, ms per recording): 2-4-4-1 relu, the question's 6 samples, S = 10^4: 256: 1.83, 512:
+# 1.55, 1024: 1.60; 2-16-16-1 tanh, S = 1024: 256: 1.48, 512: 1.45, 1024: 2.68; 2-64-64-1 relu,
+# S = 256: 128: 4.33, 256 (the whole ensemble): 3.72. Before them (S = 10^4, every probe, prev
+# given, ms per recording, one core of an AVX-512 EPYC with other work running): 2-4-4-1 relu
+# on the question's 4 samples: 64: 4.05,
 # 128: 3.57, 256: 2.26, 512: 2.05, 1024: 2.00, 2048: 3.04 (numpy pass 8.3); 2-16-16-1 tanh: 64:
 # 29.4, 128: 22.3, 256: 20.5, 512: 18.8, 1024: 19.9, 2048: 26.8 (numpy 47); 2-64-64-1 relu: 64:
 # 348, 256: 331, 512: 317, 1024: 330 (numpy 653). Each pass over a row of seeds has a fixed cost,
@@ -113,8 +128,8 @@ def _prefetch(typingctx, ary, i, j):
 # ---- the pass ------------------------------------------------------------------------------------
 # Per layer and seed, the pass keeps running sums in the parameters' dtype, ``ST[k, l, s]``, and
 # counts, ``CT[k, l, s]``; each is added to in numpy's order (rows of ``seed_sum`` in index order,
-# starting from 0) by three passes over each (unit, sample) row of the block's records, so that
-# a layer's probes cost the same however many of them are selected.
+# starting from 0) by three passes over each four (unit, sample) rows of the block's records,
+# so that a layer's probes cost the same however many of them are selected.
 (T_Z, T_Z_DEV, T_GZ, T_DZ, T_DB, T_DW, T_W, T_STEP) = range(8)  # sums of z, (z - mean)^2,
 # act'(z), dz^2, db^2, dW^2, W^2, (W - W_prev)^2
 N_SUMS = 8
