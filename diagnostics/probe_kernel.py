@@ -115,10 +115,12 @@ def _prefetch(typingctx, ary, i, j):
         arr = context.make_array(aryty)(context, builder, args[0])
         inds = [context.cast(builder, v, t, types.intp)
                 for v, t in zip(args[1:], sig.args[1:], strict=True)]
-        ptr = cgutils.get_item_pointer(context, builder, aryty, arr, inds)
+        ptr = builder.bitcast(cgutils.get_item_pointer(context, builder, aryty, arr, inds),
+                              cgutils.voidptr_t)
         i32 = ir.IntType(32)
-        fnty = ir.FunctionType(ir.VoidType(), [ptr.type, i32, i32, i32])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+        fnty = ir.FunctionType(ir.VoidType(), [cgutils.voidptr_t, i32, i32, i32])
+        # llvmlite names it for its LLVM: llvm.prefetch.p0 (opaque pointers) or .p0i8
+        fn = builder.module.declare_intrinsic("llvm.prefetch", [cgutils.voidptr_t], fnty)
         builder.call(fn, [ptr, i32(0), i32(3), i32(1)])  # read, keep in all levels, data
         return context.get_dummy_value()
 
