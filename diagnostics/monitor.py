@@ -17,7 +17,7 @@ With the ``dead`` group it also tracks every ReLU-family unit and records per-un
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 
@@ -202,60 +202,82 @@ class Recorder:
         metrics = list(dict.fromkeys(name for _, name in self.rows))
         return layers, metrics
 
-    def wide(self, lo: int = 0, hi: int | None = None, first: int = 0,
-             last: int | None = None) -> dict[str, Array]:
-        """Columns seed, epoch, layer, then one per metric, for the recordings ``first:last``
-        (indices into ``epochs``) and ensemble positions ``lo:hi``.
-
-        One row per (epoch, seed, layer) in that order — the order in which recordings are
-        made, so a writer can stream the table as training goes — layer 0 holding the network
-        metrics; a metric that does not apply to a layer is nan there, and rows with no value
-        at all (a seed after it diverged) are left out. The same values as ``tidy()``, pivoted.
-        Each metric column is a contiguous array (a row of one ``(metrics, rows)`` block).
-        """
+    def wide_pieces(self, lo: int = 0, hi: int | None = None, first: int = 0,
+                    last: int | None = None, layers: Iterable[int] | None = None,
+                    ) -> Iterator[tuple[int, int, Array, list[Array | None]]]:
+        """The wide table (``wide``) in pieces, in its row order, without copying what need
+        not be: for each recording ``first:last`` (indices into ``epochs``) and each of
+        ``layers`` (default all), ``(epoch, layer, seeds, values)``. ``seeds``: those of
+        ``lo:hi`` that have a row (a seed with no value on the layer, one that diverged, has
+        none); ``values``: per metric column (``wide_layout``) its values for those seeds (a
+        view of the stored row where every seed has one), or None where the metric does not
+        apply to the layer."""
         S, R = self.seeds.size, self.epochs.size
         hi = S if hi is None else min(hi, S)
         lo = min(lo, hi)
         last = R if last is None else min(last, R)
         first = min(first, last)
-        layers, metrics = self.wide_layout()
-        li = {layer: i for i, layer in enumerate(layers)}
+        all_layers, metrics = self.wide_layout()
+        picked = all_layers if layers is None else [l for l in all_layers if l in set(layers)]
         mi = {name: i for i, name in enumerate(metrics)}
-        n, r, Ly, M = hi - lo, last - first, len(layers), len(metrics)
-        block = np.full((M, r, n, Ly), np.nan)
-        if self.keep:  # every recording at once
-            for k, (layer, name) in enumerate(self.rows):
-                block[mi[name], :, :, li[layer]] = self.values[first:last, k, lo:hi]
-        else:  # a few held recordings (a chunk of a stream)
-            for j in range(r):
-                values = self.recording(first + j)
-                for k, (layer, name) in enumerate(self.rows):
-                    block[mi[name], j, :, li[layer]] = values[k, lo:hi]
-        block = block.reshape(M, r * n * Ly)
-        cols = {"seed": np.tile(np.repeat(self.seeds[lo:hi], Ly), r),
-                "epoch": np.repeat(self.epochs[first:last], n * Ly),
-                "layer": np.tile(np.asarray(layers, dtype=np.int64), r * n)}
-        keep = ~np.isnan(block).all(axis=0)
-        if not keep.all():
-            block = block[:, keep]
-            cols = {key: col[keep] for key, col in cols.items()}
-        return cols | dict(zip(metrics, block, strict=True))
+        on = {l: [(k, mi[name]) for k, (layer, name) in enumerate(self.rows) if layer == l]
+              for l in picked}
+        for r in range(first, last):
+            recording = self.values[r] if self.keep else self.recording(r)
+            for layer in picked:
+                rows = [recording[k, lo:hi] for k, _ in on[layer]]
+                empty = np.isnan(rows[0])
+                for row in rows[1:]:
+                    empty &= np.isnan(row)
+                kept = np.flatnonzero(~empty) if empty.any() else None
+                values: list[Array | None] = [None] * len(metrics)
+                for (_, m), row in zip(on[layer], rows, strict=True):
+                    values[m] = row if kept is None else row[kept]
+                seeds = self.seeds[lo:hi] if kept is None else self.seeds[lo:hi][kept]
+                yield int(self.epochs[r]), layer, seeds, values
 
-    def events(self) -> dict[str, Array]:
-        """Columns seed, epoch, layer, unit, event for every born_dead / died / revived."""
+    def wide(self, lo: int = 0, hi: int | None = None, first: int = 0,
+             last: int | None = None, layers: Iterable[int] | None = None) -> dict[str, Array]:
+        """Columns seed, epoch, layer, then one per metric, for the recordings ``first:last``
+        (indices into ``epochs``), ensemble positions ``lo:hi`` and ``layers`` (default all).
+
+        One row per (epoch, layer, seed) in that order: recording by recording, as they are
+        made (a writer can stream the table while training goes on), and within one the seeds
+        of each layer together, layer 0 (the network metrics) first, so a metric column holds
+        long runs of values and of empties. A metric that does not apply to a layer is nan
+        there, and rows with no value at all (a seed after it diverged) are left out. The same
+        values as ``tidy()``, pivoted (``wide_pieces``, joined).
+        """
+        _, metrics = self.wide_layout()
+        keys: dict[str, list[Array]] = {"seed": [], "epoch": [], "layer": []}
+        cols: list[list[Array]] = [[] for _ in metrics]
+        for epoch, layer, s, values in self.wide_pieces(lo, hi, first, last, layers):
+            keys["seed"].append(s)
+            keys["epoch"].append(np.full(s.size, epoch, dtype=np.int64))
+            keys["layer"].append(np.full(s.size, layer, dtype=np.int64))
+            for col, v in zip(cols, values, strict=True):
+                col.append(np.full(s.size, np.nan) if v is None else v)
+        out = {k: np.concatenate(v) if v else np.zeros(0, np.int64) for k, v in keys.items()}
+        return out | {name: np.concatenate(col) if col else np.zeros(0)
+                      for name, col in zip(metrics, cols, strict=True)}
+
+    def events(self, codes: bool = False) -> dict[str, Array]:
+        """Columns seed, epoch, layer, unit, event for every born_dead / died / revived, by
+        seed, epoch, layer and unit; ``codes``: event as its index into ``EVENTS`` (int8)."""
         if not self._events:
             empty = np.zeros(0, dtype=np.int64)
             return {"seed": empty, "epoch": empty, "layer": empty, "unit": empty,
-                    "event": np.zeros(0, dtype=str)}
+                    "event": np.zeros(0, dtype=np.int8 if codes else str)}
         seed_idx, epochs, layers, units, kinds = zip(*self._events, strict=True)
         sizes = [u.size for u in units]
         seed_idx, unit, kind = (np.concatenate(c) for c in (seed_idx, units, kinds))
         epoch = np.repeat(np.asarray(epochs, dtype=np.int64), sizes)
         layer = np.repeat(np.asarray(layers, dtype=np.int64), sizes)
         order = np.lexsort((unit, layer, epoch, seed_idx))
+        kind = kind[order].astype(np.int8)
         return {"seed": self.seeds[seed_idx[order]], "epoch": epoch[order],
                 "layer": layer[order], "unit": unit[order].astype(np.int64),
-                "event": np.array(EVENTS)[kind[order]]}
+                "event": kind if codes else np.array(EVENTS)[kind]}
 
     def metric(self, name: str, layer: int | None = None) -> tuple[Array, Array]:
         """``(epochs (R,), values (R, S))`` of one metric (one layer; 0 = network)."""

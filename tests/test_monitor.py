@@ -15,7 +15,7 @@ import pytest
 
 from diagnostics.config import Config
 from diagnostics.data import question_data
-from diagnostics.monitor import Monitor, select_probes
+from diagnostics.monitor import EVENTS, Monitor, select_probes
 from diagnostics.network import Layout
 from diagnostics.presets import PRESETS
 from diagnostics.train import train
@@ -38,6 +38,11 @@ def event_rows(m: Monitor) -> list[tuple]:
     assert set(ev) == {"seed", "epoch", "layer", "unit", "event"}
     n = len(ev["seed"])
     assert all(len(v) == n for v in ev.values())
+    coded = m.events(codes=True)  # the same rows, the event as its index into EVENTS
+    assert coded["event"].dtype == np.int8
+    assert [EVENTS[k] for k in coded["event"]] == list(ev["event"])
+    for key in ("seed", "epoch", "layer", "unit"):
+        np.testing.assert_array_equal(coded[key], ev[key])
     return [
         (int(ev["seed"][i]), int(ev["epoch"][i]), int(ev["layer"][i]), int(ev["unit"][i]),
          str(ev["event"][i]))

@@ -62,7 +62,7 @@ def test_wide_metrics_table_is_tidy_pivoted(run, tmp_path, fmt):
     assert list(wide.columns[:9]) == [*columns, *KEYS]
     assert list(wide[KEYS].itertuples(index=False)) == sorted(  # in the order they are made
         wide[KEYS].itertuples(index=False),
-        key=lambda r: (r.epoch, SEEDS.index(r.seed), r.layer))
+        key=lambda r: (r.epoch, r.layer, SEEDS.index(r.seed)))
     got = wide.melt(id_vars=list(wide.columns[:9]), var_name="metric", value_name="value")
     got = got.dropna(subset=["value"]).set_index(KEYS + ["metric"])["value"].sort_index()
     want = pd.DataFrame(m.tidy()).set_index(KEYS + ["metric"])["value"].sort_index()
@@ -117,10 +117,15 @@ def test_tables_are_written_one_bounded_chunk_at_a_time(run, tmp_path):
     chunks = list(metrics_chunks(dense, config_columns(m.config), chunk_rows=3 * per_recording))
     assert len(chunks) == 14  # 41 recordings one epoch apart, 3 per chunk
     assert all(len(c) <= 3 * per_recording for c in chunks)
-    # a recording larger than a chunk is cut into seed chunks: 2 seeds (8 rows) of 9 per chunk
-    chunks = list(metrics_chunks(m, config_columns(m.config), chunk_rows=9))
-    assert len(chunks) == 7 * 5 and all(len(c) <= 9 for c in chunks)
-    assert [set(c["epoch"].to_pylist()) for c in chunks[:6]] == [{0}] * 5 + [{7}]
+    # a recording larger than a chunk is cut by layer and then into chunks of seeds: 4 rows
+    # a chunk, 3 chunks of the 9 seeds a layer, 4 layers, 7 recordings; the rows keep their order
+    chunks = list(metrics_chunks(m, config_columns(m.config), chunk_rows=4))
+    assert len(chunks) == 7 * 4 * 3 and all(len(c) <= 4 for c in chunks)
+    assert [set(c["epoch"].to_pylist()) for c in chunks[:13]] == [{0}] * 12 + [{7}]
+    assert [set(c["layer"].to_pylist()) for c in chunks[:4]] == [{0}] * 3 + [{1}]
+    whole = pa.concat_tables(chunks).to_pandas()
+    pd.testing.assert_frame_equal(  # the same rows as one chunk gives
+        whole, pa.concat_tables(metrics_chunks(m, config_columns(m.config))).to_pandas())
     chunks = list(loss_chunks(result, chunk_rows=5 * result.seeds.size))
     assert len(chunks) == 8 and all(len(c) <= 5 * result.seeds.size for c in chunks)
     got = pd.read_csv(write_loss(tmp_path / "loss.csv", result, chunk_rows=17))

@@ -267,7 +267,7 @@ def add_parser(sub) -> None:
         help="instruments to record into metrics.parquet (see --metrics-format) and events.csv: "
         f"all, or a comma list of groups ({', '.join(GROUPS)}) and probes ({', '.join(PROBES)}) "
         "(default: none). They are measured and written on a second thread while training goes "
-        "on, rows by epoch, then seed and layer",
+        "on, rows by epoch, then layer, then seed",
     )
     r.add_argument(
         "--metrics-format",

@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 
 from diagnostics.config import Config
-from diagnostics.monitor import Monitor, Recorder
+from diagnostics.monitor import EVENTS, Monitor, Recorder
 from diagnostics.train import Result
 from studies.run.estimate import WRITER_ROWS
 from studies.run.files import (
@@ -33,12 +33,17 @@ METRICS_FORMATS = ("parquet", "csv")  # --metrics-format; the file is metrics.<f
 KEY_COLUMNS = ("seed", "epoch", "layer")
 RUN_FILES = ("config.json", "loss.csv", "outcomes.csv", "params.npz",
              *(f"metrics.{f}" for f in METRICS_FORMATS), "events.csv")  # all a train run writes
-# Parquet: snappy pages (the common default: fast, read everywhere); dictionary encoding only
-# for the configuration and key columns, where it makes them nearly free, and min/max
-# statistics only for seed, epoch and layer, so a reader can skip row groups; the metric
-# columns are plain float64 (measured: a dictionary on them or statistics on every column cost
-# more time than they save; zstd writes 14% smaller files 40% slower).
-PARQUET_COMPRESSION = "snappy"
+# Parquet pages are not compressed: measured on --record all of the question's network (22.8 M
+# values, S = 10^4), snappy made the file 128 MB instead of 188 MB but took 0.33 s of CPU to
+# write it against 0.21 s, and most of the float64 values do not compress. The key columns are
+# delta-encoded (rows come by epoch, layer, seed: runs and steps of one, nearly free to store,
+# and faster to encode than a dictionary); the configuration columns and the metrics that are
+# shares of a few units (DICTIONARY_METRICS: a handful of distinct values) are dictionaries;
+# the other metrics plain float64 (a dictionary on them costs more than it saves): 157 MB in
+# all. Min/max statistics only for seed, epoch and layer, so a reader can skip row groups.
+PARQUET_COMPRESSION = "none"
+WRITE_BATCH_ROWS = 65_536  # rows the Parquet writer encodes a call (its default 1024: 10% slower)
+DICTIONARY_METRICS = ("dead_fraction", "saturation_fraction", "network_dead")
 
 
 def metrics_file(metrics_format: str) -> str:
@@ -117,47 +122,68 @@ def recording_groups(recorder: Recorder, chunk_rows: int = CHUNK_ROWS) -> list[t
 def metrics_chunks(recorder: Recorder, columns: dict, chunk_rows: int = CHUNK_ROWS,
                    groups: list[tuple[int, int]] | None = None) -> Iterator[pa.Table]:
     """The metrics table in chunks of at most ``chunk_rows`` rows: a chunk per group of
-    recordings (``recording_groups``, or ``groups``), or a recording in seed chunks when it
-    alone does not fit (at least one seed a chunk). No recordings: one table with no rows.
+    recordings (``recording_groups``, or ``groups``), or, for a recording that alone does not
+    fit, a chunk per layer and range of seeds (at least one seed a chunk), so that the rows
+    keep their order. No recordings: one table with no rows.
 
     Columns: ``columns`` (one value each for the whole run: the configuration), then seed,
-    epoch, layer and one per metric (``Recorder.wide``, rows by epoch, seed, layer), null where
+    epoch, layer and one per metric (``Recorder.wide``, rows by epoch, layer, seed), null where
     a metric does not apply to the layer or its value is nan.
     """
     groups = recording_groups(recorder, chunk_rows) if groups is None else groups
     if not groups:
-        yield metrics_table(recorder.wide(0, 0, 0, 0), columns)  # no rows, every column
+        yield metrics_table(recorder, [], columns)  # no rows, every column
         return
     layers, _ = recorder.wide_layout()
     S = recorder.seeds.size
-    seeds = max(1, chunk_rows // max(len(layers), 1))
     for first, last in groups:
         if S * len(layers) <= chunk_rows:
-            yield metrics_table(recorder.wide(first=first, last=last), columns)
+            yield metrics_table(recorder, recorder.wide_pieces(first=first, last=last), columns)
             continue
         for r in range(first, last):
-            for lo in range(0, S, seeds):
-                yield metrics_table(recorder.wide(lo, lo + seeds, r, r + 1), columns)
+            for layer in layers:
+                for lo in range(0, S, max(1, chunk_rows)):
+                    pieces = recorder.wide_pieces(lo, lo + chunk_rows, r, r + 1, [layer])
+                    yield metrics_table(recorder, pieces, columns)
 
 
-def metrics_table(wide: dict, columns: dict) -> pa.Table:
-    """An Arrow table of ``wide`` columns after the constant ``columns``: strings as one-entry
-    dictionaries (an index of zeros), numbers repeated; nan in a float (metric) column becomes
-    null. Only the metric columns are nullable (the others never are: no null levels to write).
+def metrics_table(recorder: Recorder, pieces: Iterable, columns: dict) -> pa.Table:
+    """An Arrow table of the wide table's ``pieces`` (``Recorder.wide_pieces``) after the
+    constant ``columns``: strings as one-entry dictionaries (an index of zeros), numbers
+    repeated. A metric column is the pieces' value arrays, unchanged (no copy), one after
+    another, and nulls where the metric does not apply (or its value is nan). Only the metric
+    columns are nullable (the others never are: no null levels to write).
     """
-    n = len(wide["seed"])
+    _, metrics = recorder.wide_layout()
+    keys: dict[str, list] = {"seed": [], "epoch": [], "layer": []}
+    cols: list[list[pa.Array]] = [[] for _ in metrics]
+    for epoch, layer, seeds, values in pieces:
+        n = seeds.size
+        keys["seed"].append(seeds)
+        keys["epoch"].append(np.full(n, epoch, dtype=np.int64))
+        keys["layer"].append(np.full(n, layer, dtype=np.int64))
+        for col, v in zip(cols, values, strict=True):
+            if v is None:
+                col.append(pa.nulls(n, pa.float64()))
+            else:
+                nan = np.isnan(v)
+                col.append(pa.array(v, mask=nan if nan.any() else None))
+    n = sum(len(k) for k in keys["seed"])
     fields, arrays = [], []
+    zeros = np.zeros(n, np.int32)  # every string column's index (Arrow arrays are immutable)
     for name, value in columns.items():
         if isinstance(value, str):
-            array = pa.DictionaryArray.from_arrays(np.zeros(n, np.int32), pa.array([value]))
+            array = pa.DictionaryArray.from_arrays(zeros, pa.array([value]))
         else:
             array = pa.array(np.full(n, value))
         fields.append(pa.field(name, array.type, nullable=False))
         arrays.append(array)
-    for name, col in wide.items():
-        metric = col.dtype.kind == "f"
-        arrays.append(pa.array(col, mask=np.isnan(col) if metric else None))
-        fields.append(pa.field(name, arrays[-1].type, nullable=metric))
+    for name, parts in keys.items():
+        fields.append(pa.field(name, pa.int64(), nullable=False))
+        arrays.append(pa.array(np.concatenate(parts) if parts else np.zeros(0, np.int64)))
+    for name, parts in zip(metrics, cols, strict=True):
+        fields.append(pa.field(name, pa.float64(), nullable=True))
+        arrays.append(pa.chunked_array(parts, pa.float64()))
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
@@ -173,13 +199,17 @@ def write_metrics(path: Path, recorder: Recorder, columns: dict, metrics_format:
         return write_arrow_csv(path, chunks, quote=needs_quotes(
             [*columns, *(v for v in columns.values() if isinstance(v, str))]))
     return write_parquet_chunks(path, chunks, compression=PARQUET_COMPRESSION,
-                                use_dictionary=[*columns, *KEY_COLUMNS],
+                                use_dictionary=[*columns, *DICTIONARY_METRICS],
+                                column_encoding=dict.fromkeys(KEY_COLUMNS, "DELTA_BINARY_PACKED"),
+                                write_batch_size=WRITE_BATCH_ROWS,
                                 write_statistics=list(KEY_COLUMNS))
 
 
 def write_events(path: Path, recorder: Recorder) -> Path:
     """events.csv: seed, epoch, layer, unit, event (born_dead, died or revived)."""
-    return write_arrow_csv(path, [pa.table(recorder.events())], quote=False)
+    columns = recorder.events(codes=True)
+    columns["event"] = pa.DictionaryArray.from_arrays(columns["event"], pa.array(EVENTS))
+    return write_arrow_csv(path, [pa.table(columns)], quote=False)
 
 
 def loss_chunks(result: Result, chunk_rows: int = CHUNK_ROWS) -> Iterator[pa.Table]:
