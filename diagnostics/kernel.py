@@ -905,6 +905,21 @@ BLOCK_BYTES = 12 << 20  # ... halved while the rows every step touches exceed th
 MIN_BLOCK_SEEDS = 128  # ... but not below this
 
 
+@njit(cache=True, nogil=True)
+def _join_blocks(theta_b, out):
+    """out[:, k * sb + s] = theta_b[k, :, s] for the seeds s of every block k (blocks holding
+    the ensemble in order, the last one possibly part full): one copy, without the GIL."""
+    nb, P, sb = theta_b.shape
+    S = out.shape[1]
+    for k in range(nb):
+        lo = k * sb
+        n = min(sb, S - lo)
+        for p in range(P):
+            src, dst = theta_b[k, p], out[p, lo:lo + n]  # 1-d views: no wraparound checks
+            for s in range(n):
+                dst[s] = src[s]
+
+
 def block_seeds(config, n_samples: int, S: int) -> int:
     """Seeds per block: ``BLOCK_SEEDS``, fewer when a block would not stay in cache."""
     from .optimizers import get_optimizer
@@ -994,15 +1009,15 @@ class Blocks:
             self.loss_hist, self.first_below, self.min_loss, self.diverged, self.final_loss,
             snap, snapshot is not None)
 
-    def live(self) -> tuple[Array, Array]:
-        """``(theta (P, S_alive), alive)``: parameters of the live seeds, in ensemble order."""
+    def live(self, buffer=None) -> tuple[Array, Array]:
+        """``(theta (P, S_alive), alive)``: parameters of the live seeds, in ensemble order;
+        ``buffer(shape, dtype)`` gives the array to fill when every seed is alive (default: a
+        new one)."""
         if int(self.alive.sum()) == self.S:  # no seed diverged: blocks hold seeds in order
-            P, S, sb = self.P, self.S, self.theta.shape[2]
-            theta = np.empty((P, S), dtype=self.theta.dtype)
-            for k in range(self.theta.shape[0]):  # one copy, block by block
-                lo, hi = k * sb, min(S, (k + 1) * sb)
-                theta[:, lo:hi] = self.theta[k, :, : hi - lo]
-            return theta, np.arange(S)
+            shape, dtype = (self.P, self.S), self.theta.dtype
+            theta = np.empty(shape, dtype) if buffer is None else buffer(shape, dtype)
+            _join_blocks(self.theta, theta)
+            return theta, np.arange(self.S)
         cols = np.concatenate([self.cols[k, : self.alive[k]] for k in range(len(self.alive))])
         theta = np.concatenate(
             [self.theta[k, :, : self.alive[k]] for k in range(len(self.alive))], axis=1

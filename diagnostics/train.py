@@ -54,7 +54,10 @@ class Monitor(Protocol):
 
         ``alive`` maps the columns to ensemble indices. The arrays are the monitor's: ``train``
         passes copies it does not write to afterwards, so a monitor may keep them (to observe
-        on another thread, say) but must not modify them.
+        on another thread, say) but must not modify them. A monitor may also have a method
+        ``buffer(shape, dtype) -> Array``: the compiled engine then fills the arrays it returns
+        (ones the monitor has finished with, say, whose pages are already mapped) instead of
+        new ones.
         """
 
 
@@ -465,8 +468,9 @@ def _compiled_loop(config, data, theta0, seeds, rec, levels, watch, monitor, pro
     work = seeds.size * Layout(config.layers).n_params * data.n_samples
     chunk = max(1, SEGMENT_WORK // max(work, 1))
     stops |= set(range(chunk, E, chunk))
+    buffer = getattr(monitor, "buffer", None) or (lambda shape, dtype: np.empty(shape, dtype))
     if monitor is not None and 0 in watch:
-        theta, alive = blocks.live()
+        theta, alive = blocks.live(buffer)
         monitor.observe(0, theta, alive, None)
     epochs_run = E
 
@@ -488,10 +492,10 @@ def _compiled_loop(config, data, theta0, seeds, rec, levels, watch, monitor, pro
     for stop in sorted(stops):
         # the monitor also reads the parameters of the epoch before: the kernel copies them
         # out as it starts epoch `stop`, by ensemble index
-        snap = np.empty_like(theta0) if stop in watch and stop > 1 else None
+        snap = buffer(theta0.shape, theta0.dtype) if stop in watch and stop > 1 else None
         settled = advance(stop, snap)
         if stop in watch and epochs_run >= stop:
-            theta, alive = blocks.live()
+            theta, alive = blocks.live(buffer)
             if alive.size:
                 if stop == 1:
                     prev = theta0[:, alive]

@@ -56,6 +56,48 @@ def test_streamed_file_and_values_equal_writing_afterwards(tmp_path, fmt, engine
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"a.{fmt}", f"b.{fmt}"]  # no temp
 
 
+class _OneAtATime(StreamedMonitor):
+    """Training waits until the worker has observed each recording and handed its arrays
+    back, so that every later recording is written into arrays already observed."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.handed_back = threading.Semaphore(0)
+
+    def observe(self, *args):
+        super().observe(*args)
+        assert self.handed_back.acquire(timeout=60)
+
+    def _done_with(self, *arrays):
+        super()._done_with(*arrays)
+        self.handed_back.release()
+
+
+def test_train_fills_arrays_the_worker_hands_back(tmp_path):
+    # no seed diverges: after the first recordings, the parameters (and those of the epoch
+    # before) are written into arrays the worker has observed, and the values stay those of
+    # observing in line (an array filled again too early would change them)
+    config = PRESETS["question"].replace(epochs=30)
+    inline = Monitor(config, DATA, SEEDS, record="all", every="every:1")
+    train(config, DATA, SEEDS, monitor=inline)
+    m = Monitor(config, DATA, SEEDS, record="all", every="every:1")
+    seen: list[np.ndarray] = []  # held, so that an id is never that of a freed array
+    observe = m.observe
+
+    def spy(epoch, theta, alive, prev):
+        seen.extend(a for a in (theta, prev) if a is not None)
+        observe(epoch, theta, alive, prev)
+
+    m.observe = spy
+    with _OneAtATime(m, tmp_path / "m.parquet", config_columns(config)) as observer:
+        train(config, DATA, SEEDS, monitor=observer)
+    assert len(seen) == 2 * 30 + 1  # epoch 0 has no previous parameters
+    assert len({id(a) for a in seen}) <= 4  # epoch 0's new array, epoch 1's copy, two more
+    np.testing.assert_array_equal(m.values, inline.values)
+    P, S = seen[0].shape  # a spare array of another shape is never handed out
+    assert observer._spare and observer.buffer((P, S - 1), np.float64).shape == (P, S - 1)
+
+
 def test_streamed_file_when_training_stops_once_settled(tmp_path):
     # as tests/test_compiled.py: seeds of the fixed ReLU network that converge or die
     config = PRESETS["fixed"].replace(activation="relu", output_activation="relu", lr=0.1,

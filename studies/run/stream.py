@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from diagnostics.monitor import Monitor
-from studies.run.estimate import stream_depth
+from studies.run.estimate import SPARE_ARRAYS, stream_depth
 from studies.run.outputs import CHUNK_ROWS, metrics_chunks, recording_groups, write_metrics
 
 Array = np.ndarray
@@ -51,6 +51,7 @@ class StreamedMonitor:
         self._columns, self._format, self._rows = columns, metrics_format, chunk_rows
         depth = stream_depth(monitor.layout.n_params, monitor.seeds.size)
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._spare: list[Array] = []  # appended by the worker, popped by train (atomic)
         self._error: BaseException | None = None
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._write, name="metrics-writer", daemon=True)
@@ -63,6 +64,16 @@ class StreamedMonitor:
     def observe(self, epoch: int, theta: Array, alive: Array, prev: Array | None) -> None:
         """Queue one observation (``train``'s arrays are not written to after the call)."""
         self._put((epoch, theta, alive, prev))
+
+    def buffer(self, shape: tuple[int, ...], dtype) -> Array:
+        """An array for ``train`` to fill and hand to ``observe``: one the worker has finished
+        with when there is one of that shape and dtype, else a new one."""
+        try:
+            array = self._spare.pop()
+        except IndexError:
+            return np.empty(shape, dtype)
+        return array if array.shape == tuple(shape) and array.dtype == dtype else np.empty(
+            shape, dtype)
 
     def close(self) -> Path:
         """Wait for the queued recordings and the file; raise what the worker raised."""
@@ -133,6 +144,7 @@ class StreamedMonitor:
             else:
                 epoch, theta, alive, prev = item
                 m.observe(epoch, theta, alive, prev)
+                self._done_with(theta, prev)
                 made = index[int(epoch)] + 1  # an epoch skipped (every seed diverged) is empty
             ready = [g for g in groups if g[1] <= made]
             groups = groups[len(ready):]
@@ -141,6 +153,12 @@ class StreamedMonitor:
                 m.release(ready[-1][1])  # written: a monitor with keep=False drops them
             if item is _DONE:
                 return
+
+    def _done_with(self, *arrays: Array | None) -> None:
+        """Hand observed arrays back for ``buffer`` (the monitor keeps no reference to them)."""
+        for array in arrays:
+            if array is not None and len(self._spare) < SPARE_ARRAYS:
+                self._spare.append(array)
 
     def _checked(self, tables):
         for table in tables:
