@@ -319,6 +319,8 @@ ROWS: list[tuple[str, str, str]] = [
     ("bench-repeats-negative", f"{B} --repeats=-1", "--repeats -1"),
     ("bench-repeats-abc", f"{B} --repeats abc", "'abc'"),
     ("bench-repeats-huge", "bench --sizes 10000 --repeats 100000000", "--repeats 100000000"),
+    ("bench-instruments-repeats-huge", "bench --only instruments --repeats 100000000",
+     "--repeats 100000000"),
     ("bench-activation-bogus", f"{B} --activation swishy", "'swishy'"),
     ("bench-dtype-bogus", f"{B} --dtype float16", "'float16'"),
     ("bench-only-bogus", f"{B} --only everything", "'everything'"),

@@ -13,7 +13,8 @@ compile      numba's compile time from scratch, from its on-disk cache, and in m
 instruments  the question's program (ReLU, 1000 epochs) at S = 10,000 with every instrument on
              the default schedule and its tables written (metrics.parquet, events.csv), as
              actdiag train does it (on a second thread) and all in one thread, divided by the
-             same run with none: wall and CPU time; interleaved, median ratio.
+             same run with none: wall and CPU time; interleaved, median ratio over 5 rounds
+             per --repeats (each run in a new folder, as actdiag train writes into one).
 executor     the cells of the default report (every study), no cache, run in this process and
              then on local worker processes (one per core): wall times and the speed-up. Takes
              as long as two reports (about a quarter of that with --quick).
@@ -47,6 +48,7 @@ from studies.speed import (
     torch_available,
 )
 
+INSTRUMENT_ROUNDS = 5  # rounds of the instruments section per --repeats
 SECTIONS = ("engine", "scaling", "compile", "instruments", "executor", "torch")
 ENGINE_WORK = 2e6  # seed-epochs per numpy measurement (the compiled engine gets five times this)
 SCALING_WORK = 4e7  # parameter-seed-epochs per scaling measurement
@@ -107,6 +109,12 @@ def check(args: argparse.Namespace) -> tuple[list[str], list[int], float]:
                                                    "layers": "--sizes"})
             one.seconds *= args.repeats
             one.check(time_flags=f"--sizes (S = {S}) or --repeats {args.repeats}")
+    if "instruments" in sections:  # three trainings a round (none, streamed, in line)
+        one = run_estimate(PRESETS["question"].replace(epochs=int(1000 * scale)), 10_000,
+                           n_samples=6, n_columns=3, loss_rows=1,
+                           flags={"seeds": "--repeats", "layers": "--repeats"})
+        one.seconds *= 3 * INSTRUMENT_ROUNDS * args.repeats
+        one.check(time_flags=f"--repeats {args.repeats}")
     return sections, sizes, scale
 
 
@@ -121,18 +129,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"\ncompile: numba kernel from scratch {c['compile']:.1f} s, from the on-disk "
               f"cache {c['cache_warm']:.2f} s, already in memory {1000 * c['in_memory']:.1f} ms")
     if "instruments" in sections:
-        row = instruments_overhead(10_000, int(1000 * scale), args.repeats)
+        rounds = INSTRUMENT_ROUNDS * args.repeats  # one ratio varies by +-10% on a VM
+        row = instruments_overhead(10_000, int(1000 * scale), rounds)
         print(
             f"\ninstruments overhead: question program (relu), S = {row['S']:,}, "
             f"{row['epochs']} epochs, every instrument on {DEFAULT_EVERY} ({row['records']} "
             f"recordings incl. epoch 0), metrics.parquet and events.csv written, "
-            f"median of {args.repeats}\n"
+            f"median of {rounds} rounds\n"
             f"  training alone {row['bare']:.2f} s (CPU {row['bare_cpu']:.2f} s)\n"
             f"  as actdiag train does it, instruments on their own thread: "
             f"{row['streamed']:.2f} s (CPU {row['streamed_cpu']:.2f} s; the monitor's passes "
             f"and probes {row['probing']:.2f} s)\n"
             f"  all in the training thread, written afterwards: {row['inline']:.2f} s\n"
-            f"  with instruments / training alone: {row['ratio']:.2f}x wall time, "
+            f"  with instruments / training alone: {row['ratio']:.2f}x wall time (middle half "
+            f"of the rounds {row['ratio_q1']:.2f}-{row['ratio_q3']:.2f}x), "
             f"{row['cpu_ratio']:.2f}x CPU time ({row['inline_ratio']:.2f}x on one thread)"
         )
     if "executor" in sections:
