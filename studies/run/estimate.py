@@ -206,7 +206,7 @@ class Estimate:
 # text; a Parquet row's keys are delta-encoded (the seed at most 8 bytes, epoch and layer, in
 # runs, next to nothing) and its configuration run-length encoded (measured, --record all of
 # the question's network at S = 10^4: 157 MB for 22.8 M values in 3.0 M rows, under 7 bytes a
-# value all included; at 10^5 seeds x 200 epochs 1.57 GB for 192 M values)
+# value all included; at 10^5 seeds x 200 epochs 1.32 GB for 192 M values)
 PARQUET_VALUE_BYTES = 8
 CSV_VALUE_BYTES = 25
 METRICS_ROW_BYTES = {"parquet": 12, "csv": 80}  # keys and configuration of a row
