@@ -42,6 +42,7 @@ ENGINES = ("compiled", "numpy", "matmul")
 # and for 2-4-4-1 always. With multithreaded BLAS on a busy machine, small batched products can be
 # far slower (threads contend): set OMP_NUM_THREADS=1 (one process per core, as the executors).
 MATMUL_MIN_WIDTH, MATMUL_MIN_BATCH = 16, 16
+STEP_BYTES = 1 << 20  # the matmul path's gradient-and-update chunk (about half an L2 cache)
 
 
 class Monitor(Protocol):
@@ -202,6 +203,14 @@ class _Engine:
             self.workspaces[B] = Workspace(self.layout, B, self.S, self.dtype)
         return self.workspaces[B]
 
+    def copy_theta(self, out: Array | None = None) -> Array:
+        """A copy of ``theta`` ``(n_params, S)``, into ``out`` (an earlier copy of the same
+        shape) when given: a plain copy in the engine's own layout."""
+        if out is None or out.shape != self.theta.shape:
+            out = np.empty_like(self.theta)
+        np.copyto(out, self.theta)
+        return out
+
     def keep(self, mask: Array) -> None:
         """Drop the seeds where ``mask`` is False from the ensemble."""
         self.theta = np.ascontiguousarray(self.theta[:, mask])
@@ -315,6 +324,17 @@ class _MatmulEngine:
             for sl in self.layout.layer_slices
         ]
         self.loss = np.zeros(self.T.shape[0], dtype=self.T.dtype)
+        # seeds per gradient-and-update chunk: a layer's gradient, parameters and scratch for
+        # them within STEP_BYTES, so they stay in the cache between the two
+        self.step_seeds = [max(1, STEP_BYTES // (3 * (sl.stop - sl.start) * self.T.itemsize))
+                           for sl in self.layout.layer_slices]
+
+    def copy_theta(self, out: Array | None = None) -> Array:
+        """``_Engine.copy_theta``: the ``(n_params, S)`` view of a seed-first copy."""
+        if out is None or out.shape != self.theta.shape or not out.T.flags.c_contiguous:
+            out = np.empty_like(self.T).T
+        np.copyto(out.T, self.T)
+        return out
 
     def keep(self, mask: Array) -> None:
         self.T = np.ascontiguousarray(self.T[mask])
@@ -353,20 +373,31 @@ class _MatmulEngine:
         self.t += 1
         for l in range(len(params) - 1, -1, -1):
             a_prev = a_in if l == 0 else outs[l - 1]
+            W, b = params[l]
             dW, db = grads[l]
-            dW[...] = np.matmul(dz, np.swapaxes(a_prev, 1, 2))
-            if self.decay:
-                np.copyto(db, params[l][1])
-            else:
-                np.sum(dz, axis=2, out=db)
-            if self.updated:
-                theta, g, state, tmp = self.layer_update[l]
-                step(theta, g, state, self.t, self.hyper, tmp)
+            back = None
+            if l > 0 and not self.updated:  # through the weights before this step's update
+                back = np.matmul(np.swapaxes(W, 1, 2), dz)
+            # the gradient and the update of this layer, a few seeds at a time, so that the
+            # gradient is read back from the cache (the optimizers are elementwise: updating
+            # layer by layer and seed by seed is the whole-array update, value for value)
+            theta, g, state, tmp = self.layer_update[l]
+            step_seeds = self.step_seeds[l]
+            for lo in range(0, dz.shape[0], step_seeds):
+                c = slice(lo, lo + step_seeds)
+                a_c = a_prev if a_prev.shape[0] == 1 else a_prev[c]
+                np.matmul(dz[c], np.swapaxes(a_c, 1, 2), out=dW[c])
+                if self.decay:
+                    np.copyto(db[c], b[c])
+                else:
+                    np.sum(dz[c], axis=2, out=db[c])
+                step(theta[c], g[c], {k: v[c] for k, v in state.items()}, self.t, self.hyper,
+                     tmp[c])
             if l > 0:
-                dz = np.matmul(np.swapaxes(params[l][0], 1, 2), dz)
+                if back is None:  # the faithful quirk: through the updated weights
+                    back = np.matmul(np.swapaxes(W, 1, 2), dz)
+                dz = back
                 dz *= acts[l - 1].grad(zs[l - 1], outs[l - 1])
-        if not self.updated:
-            step(self.T, self.g, self.state, self.t, self.hyper, self.tmp)
         if self.track:
             for old, new in zip(before, [self.T, *self.state.values()], strict=True):
                 self.moved |= (old != new).any(axis=1)
@@ -412,13 +443,13 @@ def _numpy_loop(config, data, theta0, seeds, rec, levels, watch, monitor, progre
     alive = np.arange(S)
     engine = (_MatmulEngine if matmul else _Engine)(config, data, theta0.copy(), seeds)
     engine.track = until_settled and _can_freeze(config)
-    prev = np.empty_like(theta0)
+    prev = None  # the parameters before this epoch (a copy in the engine's own layout)
     every = max(1, E // 500)
     epochs_run = 0
     if 0 in watch:
         monitor.observe(0, engine.theta.copy(), alive, None)
     for epoch in range(1, E + 1):
-        np.copyto(prev, engine.theta)
+        prev = engine.copy_theta(prev)
         loss = engine.epoch(epoch)
         epochs_run = epoch
         r = rec_index.get(epoch)
@@ -437,7 +468,7 @@ def _numpy_loop(config, data, theta0, seeds, rec, levels, watch, monitor, progre
             final_theta[:, gone] = prev[:, bad]
             alive = alive[~bad]
             engine.keep(~bad)
-            prev = np.ascontiguousarray(prev[:, ~bad])
+            prev = prev[:, ~bad]  # for the monitor; the next epoch copies into a new one
             if alive.size == 0:
                 break
         if epoch in watch:

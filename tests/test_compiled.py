@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import sys
 
 import numpy as np
 import pytest
@@ -394,6 +395,24 @@ def test_matmul_path_agrees_with_numpy_to_roundoff(case):
         expected = expected.astype(np.float64).reshape(6, -1)
         scale = np.abs(expected).max(axis=1, keepdims=True)
         assert (np.abs(actual - expected) <= rtol * scale).all(), name
+
+
+@pytest.mark.parametrize("case", [
+    {"optimizer": "adam", "batch": "full"},
+    {"bias_update": "decay", "backprop_weights": "updated", "batch": 8},
+], ids=["adam", "quirks"])
+def test_matmul_path_seed_by_seed_equals_all_seeds_at_once(monkeypatch, case):
+    # the gradient and update of a layer go a few seeds at a time (STEP_BYTES); one seed at a
+    # time must give the same numbers bit for bit: the same products (one matrix a seed) and
+    # the same elementwise updates
+    cfg = PRESETS["fixed"].replace(layers=(2, 40, 40, 1), init="xavier_normal", lr=0.01,
+                                   epochs=8, **case)
+    data = _wide_data()
+    whole = train(cfg, data, 5, engine="matmul")
+    monkeypatch.setattr(sys.modules["diagnostics.train"], "STEP_BYTES", 1)
+    seed_by_seed = train(cfg, data, 5, engine="matmul")
+    for name, expected in _arrays(whole).items():
+        np.testing.assert_array_equal(_arrays(seed_by_seed)[name], expected, err_msg=name)
 
 
 def test_compiled_chooses_matmul_for_batches_of_wide_layers_only():
