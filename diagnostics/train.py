@@ -39,9 +39,13 @@ ENGINES = ("compiled", "numpy", "matmul")
 # interleaved runs): matmul/kernel 1.1-1.9x at B = 16-32, 1.6-3.3x at B = 64, for W = 32 and 256,
 # relu and tanh, and 1.7-1.9x for 2-16-16-1 and ten layers of 16 on 64 samples (studies/speed.py);
 # at B = 4-8 the kernel wins or ties (0.5-1.4x), with one-sample steps it wins at every width,
-# and for 2-4-4-1 always. With multithreaded BLAS on a busy machine, small batched products can be
-# far slower (threads contend): set OMP_NUM_THREADS=1 (one process per core, as the executors).
+# and for 2-4-4-1 always. Layers of 128 or more units take matmul from B = 4 on (measured, 256
+# seeds, full batch, 40-100 epochs, after the matmul path updates each layer in place: W = 128,
+# B = 4, 6, 8: 1.11x, 1.29x, 1.56x; W = 256, B = 2, 4, 6: 0.86x, 1.10x, 1.44x; W = 64, B = 6:
+# 0.81x). With multithreaded BLAS on a busy machine, small batched products can be far slower
+# (threads contend): set OMP_NUM_THREADS=1 (one process per core, as the executors).
 MATMUL_MIN_WIDTH, MATMUL_MIN_BATCH = 16, 16
+MATMUL_WIDE_WIDTH, MATMUL_WIDE_BATCH = 128, 4
 STEP_BYTES = 1 << 20  # the matmul path's gradient-and-update chunk (about half an L2 cache)
 
 
@@ -549,7 +553,9 @@ def _wide(config: Config, data: Dataset) -> bool:
     """Whether the matmul path beats the kernel (see MATMUL_MIN_WIDTH)."""
     batch = config.batch
     B = data.n_samples if batch == "full" else 1 if batch in ("online", "shuffled") else batch
-    return min(B, data.n_samples) >= MATMUL_MIN_BATCH and max(config.layers) >= MATMUL_MIN_WIDTH
+    B, width = min(B, data.n_samples), max(config.layers)
+    return ((B >= MATMUL_MIN_BATCH and width >= MATMUL_MIN_WIDTH)
+            or (B >= MATMUL_WIDE_BATCH and width >= MATMUL_WIDE_WIDTH))
 
 
 def _matmul_loop(*args) -> _Run:

@@ -109,12 +109,12 @@ def program_vs_engines(
 
 def _kernel_only(fn, *args, **kwargs):
     """Run ``fn`` with the compiled engine never handing over to the matmul path."""
-    saved = _train_module.MATMUL_MIN_WIDTH
-    _train_module.MATMUL_MIN_WIDTH = 1 << 30
+    saved = _train_module.MATMUL_MIN_WIDTH, _train_module.MATMUL_WIDE_WIDTH
+    _train_module.MATMUL_MIN_WIDTH = _train_module.MATMUL_WIDE_WIDTH = 1 << 30
     try:
         return fn(*args, **kwargs)
     finally:
-        _train_module.MATMUL_MIN_WIDTH = saved
+        _train_module.MATMUL_MIN_WIDTH, _train_module.MATMUL_WIDE_WIDTH = saved
 
 
 def torch_available() -> bool:

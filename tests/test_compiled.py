@@ -423,6 +423,11 @@ def test_compiled_chooses_matmul_for_batches_of_wide_layers_only():
     assert train(wide.replace(batch=8), data, 2).engine == "compiled"
     assert train(wide, data, 2).engine == "compiled"  # one-sample steps: the kernel
     assert train(wide.replace(layers=(2, 8, 1), batch="full"), data, 2).engine == "compiled"
+    # layers of 128 or more units: from 4 samples a step (and still not one-sample steps)
+    very = wide.replace(layers=(2, 128, 1))
+    assert train(very.replace(batch=4), data, 2).engine == "matmul"
+    assert train(very.replace(batch=3), data, 2).engine == "compiled"
+    assert train(very, data, 2).engine == "compiled"
     assert train(wide.replace(batch="full"), data, 2, engine="numpy").engine == "numpy"
 
 
