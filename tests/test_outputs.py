@@ -75,6 +75,21 @@ def test_wide_metrics_table_is_tidy_pivoted(run, tmp_path, fmt):
     assert wide.loc[wide.layer == 0, "weight_norm"].isna().all()
 
 
+def test_wide_is_the_metrics_file_as_arrays(run, tmp_path):
+    # Recorder.wide (numpy, nan where empty) and the file (Arrow, built from the same pieces
+    # with nulls): the same rows and values; a slice of seeds, recordings and layers of wide is
+    # the same slice of the whole
+    _, m = run
+    columns = config_columns(m.config)
+    table = read_wide(write_metrics(tmp_path / "m.parquet", m, columns)).iloc[:, len(columns):]
+    whole = pd.DataFrame(m.wide())
+    pd.testing.assert_frame_equal(whole, table.reset_index(drop=True), check_dtype=False)
+    part = pd.DataFrame(m.wide(2, 7, 1, 4, layers=[0, 2]))
+    want = whole[whole.seed.isin(m.seeds[2:7]) & whole.epoch.isin(m.epochs[1:4])
+                 & whole.layer.isin([0, 2])]
+    pd.testing.assert_frame_equal(part, want.reset_index(drop=True))
+
+
 def test_parquet_has_a_row_group_per_chunk_and_dictionary_configuration(run, tmp_path):
     _, m = run
     per_recording = len(SEEDS) * 4  # seeds x (layers 0..3): rows of one recording
